@@ -1,0 +1,53 @@
+# hubweb: every command a developer or CI needs. `make run` and `make test` are
+# the whole set-up on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export FLASK_APP := wsgi
+
+.PHONY: run test lint format migrate check-vendored system-deps clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+## run: serve the portal on http://127.0.0.1:5000 (SQLite, console mail and SMS)
+run: $(STAMP)
+	$(BIN)/flask db upgrade
+	HUBWEB_MAIL_BACKEND=console HUBWEB_SMS_BACKEND=console \
+		$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+## test: lint, then the whole test suite
+test: $(STAMP) lint check-vendored
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format hubweb tests
+
+## migrate: apply migrations to the configured database
+migrate: $(STAMP)
+	$(BIN)/flask db upgrade
+
+check-vendored:
+	@grep -q "$$(sha256sum static/htmx.min.js | cut -d' ' -f1)" static/VENDORED \
+		|| (echo "static/htmx.min.js does not match static/VENDORED" && exit 1)
+
+## system-deps: Debian packages the tests use (oathtool, zbar, rsvg-convert)
+system-deps:
+	@missing=""; \
+	for p in oathtool zbar-tools librsvg2-bin; do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

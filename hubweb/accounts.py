@@ -1,0 +1,79 @@
+"""Account operations shared by the views and the operator CLI."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+
+from . import passwords
+from .extensions import db
+from .models import User
+from .timeutil import utcnow
+
+
+class AccountError(ValueError):
+    """A user-facing reason why an account operation was refused.
+
+    :ivar field: the form field the reason belongs to (``email`` or ``password``).
+    """
+
+    def __init__(self, message: str, field: str = "email"):
+        super().__init__(message)
+        self.field = field
+
+
+def normalize_email(text: str) -> str:
+    """Return the normalised address: trimmed, domain lower-cased (IDNA-aware).
+
+    Uses email-validator's syntax check only, with no DNS look-up.
+
+    :raises AccountError: when the syntax is not valid.
+    """
+    try:
+        result = validate_email(text.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise AccountError(str(exc)) from exc
+    return result.normalized
+
+
+def email_key(email: str) -> str:
+    """The case-insensitive key under which an address is unique."""
+    return email.strip().casefold()
+
+
+def find_by_email(text: str) -> User | None:
+    """Find the account for an address as typed (normalised when possible)."""
+    try:
+        key = email_key(normalize_email(text))
+    except AccountError:
+        key = email_key(text)
+    return db.session.scalar(sa.select(User).where(User.email_key == key))
+
+
+def create_user(email: str, password: str, *, confirmed: bool) -> User:
+    """Create an account after checking the address and the password policy.
+
+    :raises AccountError: invalid address, address taken, or weak password
+        (the message lists the policy's problems). The caller commits.
+    """
+    normalized = normalize_email(email)
+    if find_by_email(normalized) is not None:
+        raise AccountError("An account with this email address already exists.")
+    check = passwords.check_policy(password, normalized)
+    if not check.ok:
+        raise AccountError(" ".join(check.problems), field="password")
+    user = User(
+        email=normalized,
+        email_key=email_key(normalized),
+        password_hash=passwords.hash_password(password),
+        email_confirmed_at=utcnow() if confirmed else None,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Store a new password hash and its time. The caller ends sessions and commits."""
+    user.password_hash = passwords.hash_password(password)
+    user.password_changed_at = utcnow()

@@ -1,0 +1,31 @@
+"""User-facing messages of sign-up, sign-in and recovery, in one place."""
+
+BAD_CREDENTIALS = "Incorrect email address or password."
+EMAIL_INVALID = "Enter a valid email address, like name@example.com."
+EMAIL_TAKEN = "An account with this email address already exists. Sign in instead."
+CHECK_EMAIL_CONFIRM = (
+    "We sent a confirmation link to {email}. Open it within 24 hours to activate "
+    "your account."
+)
+NOT_CONFIRMED = (
+    "Confirm your email address before signing in: open the link we sent you. "
+    "The link may have expired; you can get a new one."
+)
+CONFIRM_SENT = "We sent a new confirmation link. It is valid for 24 hours."
+CONFIRM_LIMIT = "We already sent several links in the last hour. Check your inbox and spam folder."
+CONFIRMED = "Your email address is confirmed. You can sign in now."
+ACCOUNT_CREATED = "Your account is ready. Sign in to continue."
+SIGNED_OUT = "You have signed out."
+SESSION_EXPIRED = "Your session has expired. Please sign in again."
+SIGN_IN_REQUIRED = "Sign in to continue."
+RESET_SENT = (
+    "If an account uses {email}, we sent it a link to reset the password. "
+    "The link is valid for 1 hour."
+)
+RESET_DONE = "Your password has been changed. Sign in with the new password."
+MAIL_FAILED = "We could not send the email right now. Try again in a few minutes."
+LINK_PROBLEMS = {
+    "invalid": "This link is not valid. Check that you copied the whole link from the email.",
+    "expired": "This link has expired. Request a new one.",
+    "used": "This link has already been used, or a newer link was sent. Request a new one.",
+}

@@ -1,0 +1,82 @@
+"""Error replies: a clear message and a 4xx for bad input, never a bare page.
+
+For htmx requests the message is swapped into the page's alert region
+(``#alerts``, via ``HX-Retarget``) instead of replacing the form the user was
+filling in; a CSRF failure asks htmx to reload the page (``HX-Refresh``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import flash, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import BadRequest, HTTPException
+
+from .extensions import db
+from .htmx import is_htmx
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: "The request could not be understood. Check what you entered and try again.",
+    403: "You are not allowed to do that.",
+    404: "There is no page at this address.",
+    405: "This page does not accept that kind of request.",
+    413: "What you sent is too large.",
+    429: "Too many attempts. Wait a little and try again.",
+    500: "Something went wrong on our side. Try again in a moment.",
+    503: "The service is briefly unavailable. Try again in a moment.",
+}
+CSRF_MESSAGE = (
+    "This form has expired or did not come from this site. "
+    "The page has been reloaded: please try again."
+)
+NUL_MESSAGE = "Form values cannot contain NUL characters."
+
+
+def error_reply(status: int, message: str | None = None):
+    """Render the error page (or, for htmx, an alert fragment) with ``status``."""
+    message = message or MESSAGES.get(status, MESSAGES[400])
+    if is_htmx():
+        body = render_template("_alert.html", message=message, category="error")
+        return body, status, {"HX-Retarget": "#alerts", "HX-Reswap": "innerHTML"}
+    return render_template("error.html", status=status, message=message), status
+
+
+def init_app(app) -> None:
+    """Register the handlers and the NUL-byte check."""
+
+    @app.before_request
+    def _refuse_nul():
+        for values in (request.args, request.form):
+            for key, value in values.items(multi=True):
+                if "\x00" in key or "\x00" in value:
+                    raise BadRequest(NUL_MESSAGE)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc):
+        if is_htmx():
+            flash(CSRF_MESSAGE, "error")
+            return "", 200, {"HX-Refresh": "true"}
+        return error_reply(400, CSRF_MESSAGE.replace("The page has been reloaded: p", "P"))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc):
+        message = None
+        if exc.code == 400 and exc.description != BadRequest.description:
+            message = exc.description
+        return error_reply(exc.code or 500, message)
+
+    @app.errorhandler(OperationalError)
+    def _db_down(exc):
+        db.session.rollback()
+        log.error("database unavailable: %s", exc)
+        return error_reply(503)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc):
+        db.session.rollback()
+        log.exception("unhandled error")
+        return error_reply(500)

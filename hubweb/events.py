@@ -1,0 +1,57 @@
+"""Security events: what happened to an account, shown to its owner."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import request
+
+from .extensions import client_ip, db
+from .models import SecurityEvent, User
+
+#: kind -> the sentence shown in "Recent security activity".
+KINDS: dict[str, str] = {
+    "account_created": "Account created",
+    "email_confirmed": "Email address confirmed",
+    "sign_in": "Signed in",
+    "sign_in_failed": "Failed sign-in (wrong password)",
+    "sign_out": "Signed out",
+    "password_changed": "Password changed",
+    "reset_requested": "Password reset requested",
+    "reset_done": "Password reset",
+    "session_ended": "Session signed out from settings",
+    "other_sessions_ended": "All other sessions signed out",
+}
+
+RECENT_LIMIT = 20
+
+
+def record(user: User | int, kind: str) -> SecurityEvent:
+    """Add a security event for ``user`` with the request's IP and browser.
+
+    :param user: the account or its id.
+    :param kind: a key of :data:`KINDS`.
+    :raises KeyError: for an unknown kind (a programming error, caught by tests).
+    :return: the new event; the caller commits with its own change, so the
+        event and the change land together or not at all.
+    """
+    KINDS[kind]  # noqa: B018 - fail fast on a typo'd kind
+    event = SecurityEvent(
+        user_id=user if isinstance(user, int) else user.id,
+        kind=kind,
+        ip=client_ip()[:64],
+        user_agent=(request.headers.get("User-Agent") or "")[:512],
+    )
+    db.session.add(event)
+    return event
+
+
+def recent(user: User, limit: int = RECENT_LIMIT) -> list[SecurityEvent]:
+    """Return the account's newest ``limit`` events, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(SecurityEvent)
+            .where(SecurityEvent.user_id == user.id)
+            .order_by(SecurityEvent.created_at.desc(), SecurityEvent.id.desc())
+            .limit(limit)
+        )
+    )

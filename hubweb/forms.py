@@ -1,0 +1,51 @@
+"""Form fields shared by every area, with their limits.
+
+Length limits keep a 100 KB value from reaching argon2 or the database; the
+password policy itself (12-128 characters) is applied by
+:func:`hubweb.passwords.check_policy` so its message is the policy's.
+"""
+
+from __future__ import annotations
+
+from wtforms import PasswordField, StringField
+from wtforms.validators import InputRequired, Length
+
+MAX_EMAIL = 320  # RFC 3696 errata 1690: 64 + 1 + 255
+MAX_PASSWORD_INPUT = 1024
+
+
+def email_field() -> StringField:
+    """The ``email`` field (trimmed; syntax checked by the view)."""
+    return StringField(
+        "Email address",
+        validators=[
+            InputRequired("Enter your email address."),
+            Length(max=MAX_EMAIL, message="That email address is too long."),
+        ],
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+        render_kw={"autocomplete": "email", "type": "email", "spellcheck": "false"},
+    )
+
+
+def password_field(label: str = "Password", autocomplete: str = "current-password"):
+    """A password field: never stripped or truncated, at most 1024 characters."""
+    return PasswordField(
+        label,
+        validators=[
+            InputRequired("Enter your password."),
+            Length(max=MAX_PASSWORD_INPUT, message="That password is too long."),
+        ],
+        render_kw={"autocomplete": autocomplete},
+    )
+
+
+def new_password_field(label: str = "New password") -> PasswordField:
+    """The ``new_password`` field; the policy is applied by the view."""
+    return PasswordField(
+        label,
+        validators=[
+            InputRequired("Choose a new password."),
+            Length(max=MAX_PASSWORD_INPUT, message="Use at most 128 characters."),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )

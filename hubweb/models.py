@@ -1,0 +1,121 @@
+"""Account models: users, server-side sessions, security events, email tokens.
+
+The schema is built only by the Alembic migrations in ``migrations/``; a test
+checks that these models and the migrations agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+from .timeutil import UTCDateTime, utcnow
+
+
+class User(UserMixin, db.Model):
+    """An account, identified by its normalised email address.
+
+    ``email`` is stored as entered after normalisation (trimmed, domain lower
+    case); ``email_key`` is its case-folded form, unique, so that two accounts
+    can never differ only in letter case.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320))
+    email_key: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def email_confirmed(self) -> bool:
+        """True once the emailed confirmation link was opened."""
+        return self.email_confirmed_at is not None
+
+    def __repr__(self) -> str:
+        return f"<User {self.id}>"
+
+
+class UserSession(db.Model):
+    """A server-side session; the cookie carries only the random token.
+
+    ``id`` is the SHA-256 (hex) of that token, so a copy of the database
+    cannot be replayed as cookies. ``state`` is ``anonymous``, ``pending``
+    (password given, second step not yet) or ``signed_in``.
+    """
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(sa.String(16), default="anonymous")
+    data: Mapped[str] = mapped_column(sa.Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    user_agent: Mapped[str] = mapped_column(sa.String(512), default="")
+
+    user: Mapped[User | None] = relationship(lazy="raise")
+
+
+class SecurityEvent(db.Model):
+    """Something that happened to an account's security, shown to its owner.
+
+    ``kind`` is one of :data:`hubweb.events.KINDS`.
+    """
+
+    __tablename__ = "security_events"
+    __table_args__ = (sa.Index("ix_security_events_user_time", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    user_agent: Mapped[str] = mapped_column(sa.String(512), default="")
+
+
+class EmailToken(db.Model):
+    """A single-use emailed link (confirmation or password reset).
+
+    Only the SHA-256 of the token is stored. ``purpose`` is ``confirm`` or
+    ``reset``; ``used_at`` is set when the link is used or voided by a newer one.
+    """
+
+    __tablename__ = "email_tokens"
+    __table_args__ = (
+        sa.Index("ix_email_tokens_user_purpose", "user_id", "purpose", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(sa.String(16))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class OutboxMessage(db.Model):
+    """A message the ``console`` mail or SMS backend "sent" (development only)."""
+
+    __tablename__ = "dev_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(8))
+    recipient: Mapped[str] = mapped_column(sa.String(320))
+    subject: Mapped[str] = mapped_column(sa.String(255), default="")
+    body: Mapped[str] = mapped_column(sa.Text)
+    html: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

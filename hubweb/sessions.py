@@ -1,0 +1,215 @@
+"""Revocable server-side sessions.
+
+Flask's default session is a signed cookie: it cannot be revoked, so a copy
+taken before sign-out would still work after it. Here the cookie carries only
+a random token (256 bits); the session lives in the ``sessions`` table under
+the token's SHA-256. Each request loads it, with the user, in one primary-key
+query, and writes nothing unless the data changed or "last seen" is more than
+``SESSION_TOUCH_INTERVAL`` seconds old.
+
+Lifetimes (NIST SP 800-63B rev 4, section 2.2.3, AAL2): idle timeout
+``SESSION_IDLE_TIMEOUT`` (1 hour) and absolute ``SESSION_ABSOLUTE_TIMEOUT``
+(24 hours) from sign-in; a half-signed-in (``pending``) session lasts at most
+``PENDING_SIGN_IN_TIMEOUT`` (10 minutes). All are enforced here, on the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import g, request
+from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.datastructures import CallbackDict
+
+from .extensions import client_ip, db
+from .models import User, UserSession
+from .timeutil import utcnow
+
+ANONYMOUS, PENDING, SIGNED_IN = "anonymous", "pending", "signed_in"
+
+
+def token_hash(token: str) -> str:
+    """Return the SHA-256 hex digest (64 characters) of a session token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ServerSession(CallbackDict, SessionMixin):
+    """The session of one request: a dict of data plus who it belongs to.
+
+    :ivar record: the :class:`UserSession` row, or ``None`` before first save.
+    :ivar user: the :class:`User` of a ``pending`` or ``signed_in`` session.
+    """
+
+    def __init__(self, data=None, record: UserSession | None = None, user=None):
+        def on_update(self):
+            self.modified = True
+
+        super().__init__(data or {}, on_update)
+        self.record = record
+        self.user: User | None = user
+        self.state: str = record.state if record else ANONYMOUS
+        self.modified = False
+        self.new_token: str | None = None
+        self.old_id: str | None = None
+
+    @property
+    def id(self) -> str | None:
+        """The stored id (token hash) of this session, or ``None`` if unsaved."""
+        return self.record.id if self.record else None
+
+    def start(self, user: User, state: str) -> None:
+        """Begin a new session for ``user`` in ``state``, under a fresh token.
+
+        The old session row is deleted on save and its data dropped, so no
+        token seen before sign-in (session fixation) stays valid after it.
+        """
+        if self.record is not None and self.old_id is None:
+            self.old_id = self.record.id
+        self.record = None
+        self.clear()
+        self.user, self.state = user, state
+        self.new_token = secrets.token_urlsafe(32)
+        self.modified = True
+
+    def end(self) -> None:
+        """Forget this session: its row is deleted and the cookie cleared."""
+        if self.record is not None and self.old_id is None:
+            self.old_id = self.record.id
+        self.record = None
+        self.clear()
+        self.user, self.state, self.new_token = None, ANONYMOUS, None
+        self.modified = False
+
+
+class ServerSessionInterface(SessionInterface):
+    """Flask session interface backed by the ``sessions`` table."""
+
+    def get_cookie_name(self, app) -> str:
+        """``__Host-hubweb`` on https (Secure, host-only), else ``hubweb_session``."""
+        return "__Host-hubweb" if _secure(app) else "hubweb_session"
+
+    def open_session(self, app, request) -> ServerSession:
+        token = request.cookies.get(self.get_cookie_name(app))
+        if not token or len(token) > 128:
+            return ServerSession()
+        row = db.session.execute(
+            sa.select(UserSession, User)
+            .outerjoin(User, User.id == UserSession.user_id)
+            .where(UserSession.id == token_hash(token))
+        ).first()
+        if row is None:
+            return ServerSession()
+        record, user = row
+        if _expired(app, record):
+            db.session.execute(sa.delete(UserSession).where(UserSession.id == record.id))
+            db.session.commit()
+            g.session_expired = record.state == SIGNED_IN
+            return ServerSession()
+        try:
+            data = json.loads(record.data)
+        except ValueError:
+            data = {}
+        return ServerSession(data, record, user)
+
+    def save_session(self, app, session: ServerSession, response) -> None:
+        name = self.get_cookie_name(app)
+        now = utcnow()
+        if session.old_id is not None:
+            db.session.execute(sa.delete(UserSession).where(UserSession.id == session.old_id))
+        if session.record is None and (session.new_token or (session.modified and session)):
+            token = session.new_token or secrets.token_urlsafe(32)
+            session.record = UserSession(
+                id=token_hash(token),
+                user_id=session.user.id if session.user else None,
+                state=session.state,
+                data=json.dumps(dict(session)),
+                created_at=now,
+                last_seen_at=now,
+                ip=client_ip()[:64],
+                user_agent=_user_agent(),
+            )
+            db.session.add(session.record)
+            db.session.commit()
+            response.set_cookie(name, token, **_cookie_options(app))
+            response.vary.add("Cookie")
+            return
+        if session.record is None:
+            if session.old_id is not None:
+                db.session.commit()
+                response.delete_cookie(name, **_cookie_options(app))
+            return
+        values = {}
+        if session.modified:
+            values["data"] = json.dumps(dict(session))
+        interval = timedelta(seconds=app.config["SESSION_TOUCH_INTERVAL"])
+        if now - session.record.last_seen_at >= interval:
+            values["last_seen_at"] = now
+        if values:
+            db.session.execute(
+                sa.update(UserSession).where(UserSession.id == session.record.id).values(**values)
+            )
+            db.session.commit()
+
+    def is_null_session(self, obj) -> bool:
+        return False
+
+
+def _secure(app) -> bool:
+    return str(app.config["BASE_URL"]).startswith("https://")
+
+
+def _cookie_options(app) -> dict:
+    return {"path": "/", "httponly": True, "samesite": "Lax", "secure": _secure(app)}
+
+
+def _user_agent() -> str:
+    return (request.headers.get("User-Agent") or "")[:512]
+
+
+def _expired(app, record: UserSession) -> bool:
+    now = utcnow()
+    cfg = app.config
+    if record.state == PENDING:
+        return now - record.created_at > timedelta(seconds=cfg["PENDING_SIGN_IN_TIMEOUT"])
+    if now - record.last_seen_at > timedelta(seconds=cfg["SESSION_IDLE_TIMEOUT"]):
+        return True
+    return now - record.created_at > timedelta(seconds=cfg["SESSION_ABSOLUTE_TIMEOUT"])
+
+
+def end_user_sessions(user_id: int, keep: str | None = None) -> int:
+    """Delete every session of a user except the one whose id is ``keep``.
+
+    :param user_id: the account's id.
+    :param keep: a session id (token hash) to spare, usually the current one.
+    :return: the number of sessions ended. The caller commits.
+    """
+    stmt = sa.delete(UserSession).where(UserSession.user_id == user_id)
+    if keep is not None:
+        stmt = stmt.where(UserSession.id != keep)
+    return db.session.execute(stmt).rowcount
+
+
+def purge_expired(app) -> int:
+    """Delete every session past its idle, absolute or pending lifetime.
+
+    :return: the number of rows deleted. Run from cron via ``flask sessions purge``.
+    """
+    cfg, now = app.config, utcnow()
+    idle = now - timedelta(seconds=cfg["SESSION_IDLE_TIMEOUT"])
+    absolute = now - timedelta(seconds=cfg["SESSION_ABSOLUTE_TIMEOUT"])
+    pending = now - timedelta(seconds=cfg["PENDING_SIGN_IN_TIMEOUT"])
+    result = db.session.execute(
+        sa.delete(UserSession).where(
+            sa.or_(
+                UserSession.last_seen_at < idle,
+                UserSession.created_at < absolute,
+                sa.and_(UserSession.state == PENDING, UserSession.created_at < pending),
+            )
+        )
+    )
+    db.session.commit()
+    return result.rowcount

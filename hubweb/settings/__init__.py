@@ -1,0 +1,7 @@
+"""User account settings: password, sessions, two-step verification, activity."""
+
+from flask import Blueprint
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+from . import routes  # noqa: E402,F401

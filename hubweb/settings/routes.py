@@ -1,0 +1,132 @@
+"""Views of User account settings (``/settings/account``) and its forms.
+
+Each form posts to its own URL; with htmx the reply is the form's section
+alone, without JavaScript the whole page.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sqlalchemy as sa
+from flask import render_template, session, url_for
+from flask_login import current_user, login_required
+from ua_parser import parse
+
+from .. import accounts, events, mail, passwords
+from ..auth.forms import EmptyForm
+from ..extensions import db
+from ..htmx import redirect_to, render
+from ..models import UserSession
+from ..sessions import SIGNED_IN, end_user_sessions
+from . import bp
+from . import messages as msg
+from .forms import ChangePasswordForm
+
+PAGE = "settings/account.html"
+
+
+@bp.get("/account")
+@login_required
+def account():
+    """The User account settings page."""
+    return render_template(PAGE, **_context())
+
+
+@bp.post("/password")
+@login_required
+def change_password():
+    """Change the password with the current one; ends every other session."""
+    form = ChangePasswordForm()
+    fragment = "settings/_password.html"
+    if not form.validate_on_submit():
+        return render(PAGE, fragment, 422, **_context(password_form=form))
+    user = current_user._get_current_object()
+    if not passwords.verify_password(user.password_hash, form.password.data):
+        form.password.errors.append(msg.WRONG_PASSWORD)
+        return render(PAGE, fragment, 422, **_context(password_form=form))
+    if form.new_password.data == form.password.data:
+        form.new_password.errors.append(msg.SAME_PASSWORD)
+        return render(PAGE, fragment, 422, **_context(password_form=form))
+    check = passwords.check_policy(form.new_password.data, user.email)
+    if not check.ok:
+        form.new_password.errors.extend(check.problems)
+        return render(PAGE, fragment, 422, **_context(password_form=form))
+    accounts.set_password(user, form.new_password.data)
+    end_user_sessions(user.id, keep=session.id)
+    events.record(user, "password_changed")
+    db.session.commit()
+    mail.notify(user, "Your password was changed", "password_changed")
+    return render(PAGE, fragment, **_context(password_done=msg.PASSWORD_CHANGED))
+
+
+@bp.post("/sessions/<sid>/sign-out")
+@login_required
+def end_session(sid: str):
+    """Sign out one of the user's sessions (the current one means sign-out)."""
+    form = EmptyForm()
+    if form.validate_on_submit():
+        if sid == session.id:
+            events.record(current_user.id, "sign_out")
+            session.end()
+            db.session.commit()
+            return redirect_to(url_for("auth.sign_in"))
+        ended = db.session.execute(
+            sa.delete(UserSession).where(
+                UserSession.id == sid, UserSession.user_id == current_user.id
+            )
+        ).rowcount
+        if ended:
+            events.record(current_user.id, "session_ended")
+        db.session.commit()
+        notice = msg.SESSION_ENDED if ended else msg.NO_SUCH_SESSION
+        return render(PAGE, "settings/_sessions.html", **_context(sessions_notice=notice))
+    return render(PAGE, "settings/_sessions.html", 422, **_context())
+
+
+@bp.post("/sessions/sign-out-others")
+@login_required
+def end_other_sessions():
+    """Sign out every session of the user but this one."""
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        return render(PAGE, "settings/_sessions.html", 422, **_context())
+    count = end_user_sessions(current_user.id, keep=session.id)
+    events.record(current_user.id, "other_sessions_ended")
+    db.session.commit()
+    notice = msg.OTHERS_ENDED.format(count=count)
+    return render(PAGE, "settings/_sessions.html", **_context(sessions_notice=notice))
+
+
+def _context(**extra) -> dict:
+    """Everything the settings page and its fragments need."""
+    rows = db.session.scalars(
+        sa.select(UserSession)
+        .where(UserSession.user_id == current_user.id, UserSession.state == SIGNED_IN)
+        .order_by(UserSession.last_seen_at.desc())
+    )
+    context = {
+        "password_form": ChangePasswordForm(formdata=None),
+        "button_form": EmptyForm(formdata=None),
+        "sessions": [(row, describe_browser(row.user_agent)) for row in rows],
+        "current_sid": session.id,
+        "activity": [(e, events.KINDS[e.kind], describe_browser(e.user_agent))
+                     for e in events.recent(current_user)],
+    }
+    context.update(extra)
+    return context
+
+
+@lru_cache(maxsize=512)
+def describe_browser(user_agent: str) -> str:
+    """Describe a browser, e.g. "Chrome 156 on Linux", from a User-Agent (ua-parser)."""
+    result = parse(user_agent or "")
+    if result.user_agent is None:
+        return "Unknown browser"
+    name = result.user_agent.family
+    if result.user_agent.major:
+        name += f" {result.user_agent.major}"
+    if result.os is not None and result.os.family != "Other":
+        name += f" on {result.os.family}"
+    return name
+
