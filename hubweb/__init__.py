@@ -43,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         return session.user if session.state == SIGNED_IN else None
 
     from . import auth, cli, outbox, settings, views
+    from .twostep import models as _twostep_models  # noqa: F401 - register the tables
 
     app.register_blueprint(views.bp)
     app.register_blueprint(auth.bp)
@@ -53,6 +54,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     htmx.init_app(app)
     headers.init_app(app)
     errors.init_app(app)
+
+    from .twostep.phone import mask_phone
+
+    app.add_template_filter(mask_phone, "mask_phone")
 
     @app.context_processor
     def _globals():

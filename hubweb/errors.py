@@ -24,6 +24,7 @@ MESSAGES = {
     403: "You are not allowed to do that.",
     404: "There is no page at this address.",
     405: "This page does not accept that kind of request.",
+    409: "This has changed in the meantime. Reload the page and try again.",
     413: "What you sent is too large.",
     429: "Too many attempts. Wait a little and try again.",
     500: "Something went wrong on our side. Try again in a moment.",

@@ -20,6 +20,10 @@ KINDS: dict[str, str] = {
     "reset_done": "Password reset",
     "session_ended": "Session signed out from settings",
     "other_sessions_ended": "All other sessions signed out",
+    "sms_enabled": "Two-step verification by SMS turned on",
+    "phone_changed": "Phone number for two-step verification changed",
+    "two_step_disabled": "Two-step verification turned off",
+    "two_step_reset_by_operator": "Two-step verification turned off by an administrator",
 }
 
 RECENT_LIMIT = 20

@@ -33,6 +33,23 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Two-step verification by SMS: the E.164 number, and when it was turned on.
+    sms_phone: Mapped[str | None] = mapped_column(sa.String(16), index=True)
+    sms_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Consecutive failed second-factor codes of any kind (SMS or app), and when
+    # the last one failed: the account-wide throttle of hubweb.twostep.throttle.
+    factor_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    factor_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def sms_enabled(self) -> bool:
+        """True while two-step verification by SMS is on."""
+        return self.sms_enabled_at is not None and self.sms_phone is not None
+
+    @property
+    def two_step_enabled(self) -> bool:
+        """True when sign-in and recovery need a second factor."""
+        return self.sms_enabled
 
     @property
     def email_confirmed(self) -> bool:

@@ -1,7 +1,7 @@
-"""Sign-up, sign-in, sign-out, email confirmation and password recovery."""
+"""Sign-up, sign-in, the second step, sign-out, email confirmation and recovery."""
 
 from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from . import routes  # noqa: E402,F401
+from . import routes, verify  # noqa: E402,F401

@@ -16,7 +16,7 @@ from .. import events, passwords
 from ..accounts import find_by_email
 from ..extensions import db
 from ..models import User
-from ..sessions import SIGNED_IN
+from ..sessions import PENDING, SIGNED_IN
 
 
 def check_password(email: str, password: str) -> User | None:
@@ -45,10 +45,25 @@ def may_sign_in(user: User) -> bool:
 def after_password(user: User) -> str:
     """Start the session that follows the right password; return where to go.
 
-    A fresh session id is issued (no fixation). Without a second factor the
-    user is now signed in.
+    A fresh session id is issued (no fixation). With two-step verification on,
+    the session is only half signed in (``pending``): it reaches nothing but
+    the second step until :func:`after_second_step`.
     """
     target = safe_next(session.get("next"))
+    if user.two_step_enabled:
+        session.start(user, PENDING)
+        session["next"] = target
+        db.session.commit()
+        return url_for("auth.verify")
+    return _signed_in(user, target)
+
+
+def after_second_step(user: User) -> str:
+    """Turn the half-signed-in session into a full one, under a new id."""
+    return _signed_in(user, safe_next(session.get("next")))
+
+
+def _signed_in(user: User, target: str) -> str:
     session.start(user, SIGNED_IN)
     events.record(user, "sign_in")
     db.session.commit()
@@ -56,8 +71,12 @@ def after_password(user: User) -> str:
 
 
 def reset_steps(user: User) -> list[str]:
-    """The steps of a password reset after the link, in order; the last sets it."""
-    return ["new_password"]
+    """The steps of a password reset after the link, in order; the last sets it.
+
+    Recovery never turns two-step verification off: with it on, the code comes
+    between the link and the new password.
+    """
+    return ["second_factor", "new_password"] if user.two_step_enabled else ["new_password"]
 
 
 def safe_next(target: str | None) -> str:

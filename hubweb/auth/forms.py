@@ -1,6 +1,8 @@
 """Forms of the auth blueprint."""
 
 from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import InputRequired, Length
 
 from ..forms import email_field, new_password_field, password_field
 
@@ -33,3 +35,49 @@ class NewPasswordForm(FlaskForm):
 
 class EmptyForm(FlaskForm):
     """A form with only the CSRF token (buttons such as "Sign out")."""
+
+
+def code_field() -> StringField:
+    """The ``code`` field (CONTRACT.md): text, numeric keyboard, one-time-code autofill.
+
+    Never ``type="number"``, which would drop leading zeros.
+    """
+    return StringField(
+        "Verification code",
+        validators=[
+            InputRequired("Enter the 6-digit code."),
+            Length(max=64, message="Enter the 6-digit code."),
+        ],
+        render_kw={
+            "type": "text",
+            "inputmode": "numeric",
+            "autocomplete": "one-time-code",
+            "spellcheck": "false",
+            "size": 10,
+        },
+    )
+
+
+class CodeForm(FlaskForm):
+    """``code``: a one-time code from SMS or the authenticator app."""
+
+    code = code_field()
+
+
+class PhoneForm(FlaskForm):
+    """``phone``: international or national format (``HUBWEB_PHONE_DEFAULT_REGION``)."""
+
+    phone = StringField(
+        "Mobile phone number",
+        validators=[
+            InputRequired("Enter a mobile phone number."),
+            Length(max=64, message="The phone number is too long."),
+        ],
+        render_kw={"type": "tel", "autocomplete": "tel", "inputmode": "tel"},
+    )
+
+
+class ReauthForm(FlaskForm):
+    """``password`` under the label "Enter your current password"."""
+
+    password = password_field("Enter your current password")

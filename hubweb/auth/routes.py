@@ -13,7 +13,15 @@ from ..sessions import SIGNED_IN, end_user_sessions
 from ..timeutil import utcnow
 from . import bp, flows
 from . import messages as msg
-from .forms import EmptyForm, ForgotPasswordForm, NewPasswordForm, RegisterForm, SignInForm
+from .forms import (
+    CodeForm,
+    EmptyForm,
+    ForgotPasswordForm,
+    NewPasswordForm,
+    RegisterForm,
+    SignInForm,
+)
+from .second_step import SecondStep
 
 CONFIRM_SENDS_PER_HOUR = 3
 RESET_SENDS_PER_HOUR = 3
@@ -185,6 +193,8 @@ def reset_password(token: str):
         state = session["reset"] = {"token_id": found.id, "done": []}
     user = found.user
     step = next(s for s in flows.reset_steps(user) if s not in state["done"])
+    if step == "second_factor":
+        return _no_referrer(_reset_code_step(user, state))
     form = NewPasswordForm()
     if not form.validate_on_submit():
         return _no_referrer(_page("auth/reset_password.html", form,
@@ -205,6 +215,45 @@ def reset_password(token: str):
     mail.notify(user, "Your password was changed", "password_changed")
     flash(msg.RESET_DONE, "success")
     return redirect_to(url_for("auth.sign_in"))
+
+
+def _reset_code_step(user, state: dict):
+    """Recovery's second step: a code by SMS between the link and the new password."""
+    step, form = SecondStep(user, state, "recovery"), CodeForm()
+    context = {"step": step, "form": form, "code_action": request.path,
+               "resend_action": request.path.rstrip("/") + "/resend"}
+    if request.method == "GET":
+        sent = step.begin()
+        return render_template("auth/reset_code.html", **context,
+                               notice=None if sent.ok else sent.message)
+    if not form.validate_on_submit():
+        return render_template("auth/reset_code.html", **context), 422
+    result = step.verify(form.code.data)
+    if not result.ok:
+        form.code.errors.append(result.message)
+        return render_template("auth/reset_code.html", **context), 429 if result.wait else 422
+    state["done"].append("second_factor")
+    session.modified = True
+    db.session.commit()
+    return redirect_to(request.path)
+
+
+@bp.post("/reset-password/<token>/resend")
+def reset_password_resend(token: str):
+    """Send a new recovery code by SMS (the send limits apply)."""
+    found, problem = tokens.find(token, "reset")
+    state = session.get("reset")
+    if problem is not None or not state or state.get("token_id") != found.id:
+        return redirect_to(url_for("auth.reset_password", token=token))
+    if not EmptyForm().validate_on_submit() or not found.user.two_step_enabled:
+        return redirect_to(url_for("auth.reset_password", token=token))
+    step = SecondStep(found.user, state, "recovery")
+    result = step.resend()
+    html = render_template(
+        "auth/reset_code.html", step=step, form=CodeForm(formdata=None),
+        code_action=url_for("auth.reset_password", token=token), resend_action=request.path,
+        notice=None if result.ok else result.message, resent=result.ok)
+    return _no_referrer((html, 200 if result.ok else 429))
 
 
 def _page(template: str, form, posted: bool, status: int | None = None, **context):

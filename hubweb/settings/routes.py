@@ -30,7 +30,7 @@ PAGE = "settings/account.html"
 @login_required
 def account():
     """The User account settings page."""
-    return render_template(PAGE, **_context())
+    return render_template(PAGE, **settings_context())
 
 
 @bp.post("/password")
@@ -40,24 +40,24 @@ def change_password():
     form = ChangePasswordForm()
     fragment = "settings/_password.html"
     if not form.validate_on_submit():
-        return render(PAGE, fragment, 422, **_context(password_form=form))
+        return render(PAGE, fragment, 422, **settings_context(password_form=form))
     user = current_user._get_current_object()
     if not passwords.verify_password(user.password_hash, form.password.data):
         form.password.errors.append(msg.WRONG_PASSWORD)
-        return render(PAGE, fragment, 422, **_context(password_form=form))
+        return render(PAGE, fragment, 422, **settings_context(password_form=form))
     if form.new_password.data == form.password.data:
         form.new_password.errors.append(msg.SAME_PASSWORD)
-        return render(PAGE, fragment, 422, **_context(password_form=form))
+        return render(PAGE, fragment, 422, **settings_context(password_form=form))
     check = passwords.check_policy(form.new_password.data, user.email)
     if not check.ok:
         form.new_password.errors.extend(check.problems)
-        return render(PAGE, fragment, 422, **_context(password_form=form))
+        return render(PAGE, fragment, 422, **settings_context(password_form=form))
     accounts.set_password(user, form.new_password.data)
     end_user_sessions(user.id, keep=session.id)
     events.record(user, "password_changed")
     db.session.commit()
     mail.notify(user, "Your password was changed", "password_changed")
-    return render(PAGE, fragment, **_context(password_done=msg.PASSWORD_CHANGED))
+    return render(PAGE, fragment, **settings_context(password_done=msg.PASSWORD_CHANGED))
 
 
 @bp.post("/sessions/<sid>/sign-out")
@@ -80,8 +80,8 @@ def end_session(sid: str):
             events.record(current_user.id, "session_ended")
         db.session.commit()
         notice = msg.SESSION_ENDED if ended else msg.NO_SUCH_SESSION
-        return render(PAGE, "settings/_sessions.html", **_context(sessions_notice=notice))
-    return render(PAGE, "settings/_sessions.html", 422, **_context())
+        return render(PAGE, "settings/_sessions.html", **settings_context(sessions_notice=notice))
+    return render(PAGE, "settings/_sessions.html", 422, **settings_context())
 
 
 @bp.post("/sessions/sign-out-others")
@@ -90,16 +90,16 @@ def end_other_sessions():
     """Sign out every session of the user but this one."""
     form = EmptyForm()
     if not form.validate_on_submit():
-        return render(PAGE, "settings/_sessions.html", 422, **_context())
+        return render(PAGE, "settings/_sessions.html", 422, **settings_context())
     count = end_user_sessions(current_user.id, keep=session.id)
     events.record(current_user.id, "other_sessions_ended")
     db.session.commit()
     notice = msg.OTHERS_ENDED.format(count=count)
-    return render(PAGE, "settings/_sessions.html", **_context(sessions_notice=notice))
+    return render(PAGE, "settings/_sessions.html", **settings_context(sessions_notice=notice))
 
 
-def _context(**extra) -> dict:
-    """Everything the settings page and its fragments need."""
+def settings_context(**extra) -> dict:
+    """Everything the settings page and its fragments need, plus ``extra``."""
     rows = db.session.scalars(
         sa.select(UserSession)
         .where(UserSession.user_id == current_user.id, UserSession.state == SIGNED_IN)

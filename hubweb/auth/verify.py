@@ -1,0 +1,74 @@
+"""The second step of sign-in (``/sign-in/verify``) and the half-signed-in guard.
+
+After the right password a user with two-step verification is only half
+signed in (session state ``pending``, at most 10 minutes). That session
+reaches nothing but the endpoints in :data:`PENDING_ALLOWED`; every other
+request is sent to ``/sign-in/verify`` (``HX-Redirect`` for htmx).
+"""
+
+from __future__ import annotations
+
+from flask import redirect, render_template, request, session, url_for
+
+from ..extensions import limiter
+from ..htmx import redirect_to
+from ..sessions import PENDING
+from . import bp, flows
+from .forms import CodeForm, EmptyForm
+from .second_step import SecondStep
+
+#: What a half-signed-in session may reach. The development outbox is there so
+#: a developer can read the code; it does not exist with real backends.
+PENDING_ALLOWED = frozenset(
+    {"auth.verify", "auth.verify_resend", "auth.sign_out", "static", "outbox.index"}
+)
+
+
+@bp.before_app_request
+def pending_guard():
+    """Keep a half-signed-in session on the second step."""
+    if session.state == PENDING and request.endpoint not in PENDING_ALLOWED:
+        return redirect_to(url_for("auth.verify"))
+    return None
+
+
+def _step() -> SecondStep:
+    state = session.setdefault("verify", {})
+    return SecondStep(session.user, state, "sign_in")
+
+
+@bp.route("/sign-in/verify", methods=["GET", "POST"])
+@limiter.limit("30 per minute", methods=["POST"])
+def verify():
+    """Ask for the one-time code; the right one completes the sign-in."""
+    if session.state != PENDING:
+        return redirect(url_for("auth.sign_in"))
+    step, form = _step(), CodeForm()
+    if request.method == "GET":
+        sent = step.begin()
+        return _render(step, form, notice=None if sent.ok else sent.message)
+    if not form.validate_on_submit():
+        return _render(step, form, status=422)
+    result = step.verify(form.code.data)
+    if not result.ok:
+        form.code.errors.append(result.message)
+        return _render(step, form, status=429 if result.wait else 422)
+    return redirect_to(flows.after_second_step(session.user))
+
+
+@bp.post("/sign-in/verify/resend")
+@limiter.limit("10 per minute")
+def verify_resend():
+    """Send a new SMS code (after the 60-second cooldown)."""
+    if session.state != PENDING:
+        return redirect_to(url_for("auth.sign_in"))
+    step = _step()
+    if not EmptyForm().validate_on_submit():
+        return _render(step, CodeForm(formdata=None), status=400)
+    result = step.resend()
+    return _render(step, CodeForm(formdata=None), status=200 if result.ok else 429,
+                   notice=None if result.ok else result.message, resent=result.ok)
+
+
+def _render(step, form, status=200, **context):
+    return render_template("auth/verify.html", step=step, form=form, **context), status

@@ -1,0 +1,206 @@
+"""The Two-step verification section of User account settings.
+
+Three flows, each a short sequence of panels swapped into
+``#two-step-verification`` by htmx (and plain forms without JavaScript):
+
+- ``sms`` ("Set up"): current password, phone number, code -> SMS 2SV on.
+- ``phone`` ("Change phone number"): current password, new number, code sent
+  to the new number -> number switched (the old one works until then).
+- ``disable`` ("Disable two-step verification"): a warning and the current
+  password -> 2SV off (the authenticator app too), other sessions ended.
+
+Flow state (re-authentication time, the number being verified) lives in the
+server session; leaving half-way changes nothing. Every change records a
+security event and emails the user.
+"""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+from flask import abort, current_app, session
+from flask_login import current_user, login_required
+
+from .. import events, mail, passwords
+from ..auth.forms import CodeForm, EmptyForm, PhoneForm, ReauthForm
+from ..extensions import db, limiter
+from ..htmx import render
+from ..models import User
+from ..sessions import end_user_sessions
+from ..timeutil import utcnow
+from ..twostep import messages as msg
+from ..twostep import smscodes
+from ..twostep.phone import PhoneError, format_international, mask_phone, parse_phone
+from . import bp
+from .routes import PAGE, settings_context
+
+FRAGMENT = "settings/_two_step.html"
+FLOWS = {"sms": "setup", "phone": "change_phone", "disable": None}
+REAUTH_SECONDS = 600  # a re-authentication is good for 10 minutes of one flow
+MAX_ACCOUNTS_PER_NUMBER = 5
+
+
+def _reply(panel: str | None = None, status: int = 200, **context):
+    return render(PAGE, FRAGMENT, status, **settings_context(panel=panel, **context))
+
+
+def _flow(flow: str) -> None:
+    """404 for an unknown flow; 409 when the flow does not fit the account's state."""
+    if flow not in FLOWS:
+        abort(404)
+    if (flow == "sms") == current_user.sms_enabled:
+        abort(409)
+
+
+def _state(flow: str) -> dict | None:
+    """This flow's state if its re-authentication is recent enough."""
+    state = session.get("two_step")
+    if not state or state.get("flow") != flow:
+        return None
+    if time.time() - state.get("reauth_at", 0) > REAUTH_SECONDS:
+        return None
+    return state
+
+
+@bp.post("/two-step/<flow>/start")
+@login_required
+def two_step_start(flow: str):
+    """First panel of every flow: "Enter your current password"."""
+    _flow(flow)
+    session.pop("two_step", None)
+    return _reply("reauth", flow=flow, reauth_form=ReauthForm(formdata=None))
+
+
+@bp.post("/two-step/<flow>/password")
+@login_required
+@limiter.limit("10 per minute")
+def two_step_password(flow: str):
+    """Check the current password, then show the flow's next panel."""
+    _flow(flow)
+    form = ReauthForm()
+    if not form.validate_on_submit() or not passwords.verify_password(
+        current_user.password_hash, form.password.data
+    ):
+        if form.password.data:
+            form.password.errors.append(msg.WRONG_PASSWORD)
+        return _reply("reauth", 422, flow=flow, reauth_form=form)
+    if flow == "disable":
+        return _disable()
+    session["two_step"] = {"flow": flow, "reauth_at": time.time()}
+    return _reply("phone", flow=flow, phone_form=PhoneForm(formdata=None))
+
+
+@bp.post("/two-step/<flow>/phone")
+@login_required
+def two_step_phone(flow: str):
+    """Read the number, check it may be used, and send a code to it."""
+    _flow(flow)
+    state, form = _state(flow), PhoneForm()
+    if state is None or flow == "disable":
+        return _reauth_again(flow)
+    if not form.validate_on_submit():
+        return _reply("phone", 422, flow=flow, phone_form=form)
+    try:
+        phone = parse_phone(form.phone.data, current_app.config["PHONE_DEFAULT_REGION"])
+    except PhoneError as exc:
+        form.phone.errors.append(str(exc))
+        return _reply("phone", 422, flow=flow, phone_form=form)
+    problem = _phone_problem(phone)
+    if problem:
+        form.phone.errors.append(problem)
+        return _reply("phone", 422, flow=flow, phone_form=form)
+    result = smscodes.send_code(current_user, phone, FLOWS[flow])
+    if not result.ok:
+        form.phone.errors.append(result.message)
+        return _reply("phone", 503 if result.problem.value == "send_failed" else 429,
+                      flow=flow, phone_form=form)
+    session["two_step"] = {**state, "phone": phone}
+    return _code_panel(flow, phone, CodeForm(formdata=None))
+
+
+def _phone_problem(phone: str) -> str | None:
+    """Why ``phone`` cannot be this account's 2SV number, or ``None``."""
+    if current_user.sms_enabled and current_user.sms_phone == phone:
+        return msg.PHONE_SAME
+    others = db.session.scalar(
+        sa.select(sa.func.count()).select_from(User)
+        .where(User.sms_phone == phone, User.sms_enabled_at.is_not(None))
+        .where(User.id != current_user.id)
+    )
+    return msg.PHONE_IN_USE if others >= MAX_ACCOUNTS_PER_NUMBER else None
+
+
+@bp.post("/two-step/<flow>/resend")
+@login_required
+def two_step_resend(flow: str):
+    """Send a new code to the number being verified."""
+    _flow(flow)
+    state = _state(flow)
+    if state is None or "phone" not in state or not EmptyForm().validate_on_submit():
+        return _reauth_again(flow)
+    result = smscodes.send_code(current_user, state["phone"], FLOWS[flow])
+    return _code_panel(flow, state["phone"], CodeForm(formdata=None),
+                       status=200 if result.ok else 429,
+                       notice=None if result.ok else result.message, resent=result.ok)
+
+
+@bp.post("/two-step/<flow>/code")
+@login_required
+def two_step_code(flow: str):
+    """The right code turns SMS 2SV on, or switches the number."""
+    _flow(flow)
+    state, form = _state(flow), CodeForm()
+    if state is None or "phone" not in state:
+        return _reauth_again(flow)
+    phone = state["phone"]
+    if not form.validate_on_submit():
+        return _code_panel(flow, phone, form, status=422)
+    problem = _phone_problem(phone)
+    if problem:  # another account took the last place for this number meanwhile
+        return _code_panel(flow, phone, form, status=409, notice=problem)
+    result = smscodes.check_code(current_user, phone, FLOWS[flow], form.code.data)
+    if not result.ok:
+        form.code.errors.append(result.message)
+        return _code_panel(flow, phone, form, status=429 if result.wait else 422)
+    user = current_user._get_current_object()
+    user.sms_phone, user.sms_enabled_at = phone, user.sms_enabled_at or utcnow()
+    events.record(user, "sms_enabled" if flow == "sms" else "phone_changed")
+    session.pop("two_step", None)
+    db.session.commit()
+    subject = ("Two-step verification is on" if flow == "sms"
+               else "Your phone number for two-step verification changed")
+    mail.notify(user, subject, f"two_step_{flow}", phone=mask_phone(phone))
+    return _reply(done=msg.SMS_ENABLED if flow == "sms" else msg.PHONE_CHANGED)
+
+
+@bp.post("/two-step/cancel")
+@login_required
+def two_step_cancel():
+    """Leave a flow half-way: nothing changes."""
+    session.pop("two_step", None)
+    return _reply()
+
+
+def _disable():
+    """Turn 2SV off (both methods), end the other sessions, tell the user."""
+    user = current_user._get_current_object()
+    user.sms_phone = user.sms_enabled_at = None
+    end_user_sessions(user.id, keep=session.id)
+    events.record(user, "two_step_disabled")
+    session.pop("two_step", None)
+    db.session.commit()
+    mail.notify(user, "Two-step verification was turned off", "two_step_disabled")
+    return _reply(done=msg.TWO_STEP_DISABLED)
+
+
+def _code_panel(flow, phone, form, status=200, **context):
+    step = {"masked_phone": mask_phone(phone), "international": format_international(phone)}
+    return _reply("code", status, flow=flow, code_form=form, step=step, **context)
+
+
+def _reauth_again(flow: str):
+    session.pop("two_step", None)
+    form = ReauthForm(formdata=None)
+    return _reply("reauth", 409, flow=flow, reauth_form=form, notice=msg.REAUTH_EXPIRED)
+

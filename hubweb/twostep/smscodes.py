@@ -1,0 +1,231 @@
+"""One-time codes sent by SMS: sending with limits, and checking.
+
+Rules (issue #3; NIST SP 800-63B section 5.1.3 for out-of-band codes):
+
+- 6 digits from :mod:`secrets`, valid :data:`LIFETIME` (300 s), single use,
+  bound to user, number and purpose, stored as HMAC-SHA256 under a key derived
+  from ``SECRET_KEY``, compared in constant time, never logged.
+- Sending voids the user's older codes. At most one send per
+  :data:`COOLDOWN` (60 s) per account, :data:`SENDS_PER_HOUR` (5) per hour per
+  account and per number.
+- :data:`MAX_ATTEMPTS` (5) wrong entries void a code; every wrong entry also
+  counts on the account (:mod:`hubweb.twostep.throttle`).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import logging
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .. import mail, outbox
+from ..extensions import db
+from ..models import User
+from ..timeutil import utcnow
+from . import messages as msg
+from . import throttle
+from .codes import codes_match, generate_code, hash_code, normalize_code
+from .models import SmsCode
+from .phone import mask_phone
+from .sms import SmsError, build_sender, code_message
+
+log = logging.getLogger(__name__)
+
+PURPOSES = ("setup", "sign_in", "recovery", "change_phone")
+LIFETIME = 300  # seconds
+MAX_ATTEMPTS = 5
+COOLDOWN = 60  # seconds
+SENDS_PER_HOUR = 5
+HOUR = 3600
+
+
+class Problem(enum.Enum):
+    """Why a send or a check did not succeed."""
+
+    COOLDOWN = "cooldown"
+    ACCOUNT_LIMIT = "account_limit"
+    PHONE_LIMIT = "phone_limit"
+    SEND_FAILED = "send_failed"
+    FORMAT = "format"
+    THROTTLED = "throttled"
+    NO_CODE = "no_code"
+    EXPIRED = "expired"
+    TOO_MANY = "too_many"
+    WRONG = "wrong"
+
+
+_TEXT = {
+    Problem.COOLDOWN: msg.SEND_COOLDOWN,
+    Problem.ACCOUNT_LIMIT: msg.SEND_LIMIT_ACCOUNT,
+    Problem.PHONE_LIMIT: msg.SEND_LIMIT_PHONE,
+    Problem.SEND_FAILED: msg.SEND_FAILED,
+    Problem.FORMAT: msg.CODE_FORMAT,
+    Problem.THROTTLED: msg.THROTTLED,
+    Problem.NO_CODE: msg.NO_CODE,
+    Problem.EXPIRED: msg.CODE_EXPIRED,
+    Problem.TOO_MANY: msg.CODE_TOO_MANY,
+    Problem.WRONG: msg.CODE_WRONG,
+}
+
+
+@dataclass(frozen=True)
+class Result:
+    """Outcome of :func:`send_code` or :func:`check_code`.
+
+    :ivar problem: ``None`` on success.
+    :ivar wait: seconds to wait, for the limits and the throttle.
+    """
+
+    problem: Problem | None = None
+    wait: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def message(self) -> str:
+        """The sentence to show the user."""
+        return _TEXT[self.problem].format(wait=msg.duration(self.wait)) if self.problem else ""
+
+
+def sender():
+    """The app's SMS sender, built once from the ``SMS_*`` settings."""
+    ext = current_app.extensions
+    if "hubweb.sms" not in ext:
+        ext["hubweb.sms"] = build_sender(
+            current_app.config, lambda to, body: outbox.record("sms", to, body)
+        )
+    return ext["hubweb.sms"]
+
+
+def _key() -> bytes:
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, b"hubweb sms one-time code v1", hashlib.sha256).digest()
+
+
+def _context(user: User, phone: str, purpose: str) -> str:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}")
+    return f"{purpose}:{user.id}:{phone}"
+
+
+def send_limit(user: User, phone: str) -> Result:
+    """Check the send limits without sending; a :class:`Result` with the wait."""
+    now = utcnow()
+    hour_ago = now - timedelta(seconds=HOUR)
+    mine = list(db.session.scalars(
+        sa.select(SmsCode.created_at).where(SmsCode.user_id == user.id)
+        .where(SmsCode.created_at > hour_ago).order_by(SmsCode.created_at.desc())
+    ))
+    if mine and (since := (now - mine[0]).total_seconds()) < COOLDOWN:
+        return Result(Problem.COOLDOWN, math.ceil(COOLDOWN - since))
+    if len(mine) >= SENDS_PER_HOUR:
+        return Result(Problem.ACCOUNT_LIMIT, _until_free(mine[SENDS_PER_HOUR - 1], now))
+    theirs = list(db.session.scalars(
+        sa.select(SmsCode.created_at).where(SmsCode.phone == phone)
+        .where(SmsCode.created_at > hour_ago).order_by(SmsCode.created_at.desc())
+    ))
+    if len(theirs) >= SENDS_PER_HOUR:
+        return Result(Problem.PHONE_LIMIT, _until_free(theirs[SENDS_PER_HOUR - 1], now))
+    return Result()
+
+
+def _until_free(oldest_counted, now) -> int:
+    return max(1, math.ceil((oldest_counted + timedelta(seconds=HOUR) - now).total_seconds()))
+
+
+def send_code(user: User, phone: str, purpose: str) -> Result:
+    """Send a new code to ``phone`` for ``purpose``, voiding the user's older codes.
+
+    Commits on success. On a gateway failure everything is rolled back, the
+    error is logged for the operator, and the result says so: the account is
+    left as it was.
+
+    :param phone: E.164 number.
+    :param purpose: one of :data:`PURPOSES`.
+    """
+    limit = send_limit(user, phone)
+    if not limit.ok:
+        return limit
+    now, code = utcnow(), generate_code()
+    db.session.execute(
+        sa.update(SmsCode).where(SmsCode.user_id == user.id, SmsCode.used_at.is_(None))
+        .values(used_at=now)
+    )
+    db.session.add(SmsCode(
+        user_id=user.id, phone=phone, purpose=purpose, created_at=now,
+        code_hash=hash_code(_key(), code, context=_context(user, phone, purpose)),
+        expires_at=now + timedelta(seconds=LIFETIME),
+    ))
+    text = code_message(portal=current_app.config["PORTAL_NAME"], code=code,
+                        minutes=LIFETIME // 60, base_url=current_app.config["BASE_URL"])
+    try:
+        sender().send(phone, text)
+    except SmsError as exc:
+        db.session.rollback()
+        log.error("SMS to %s for user %s failed: %s", mask_phone(phone), user.id, exc)
+        return Result(Problem.SEND_FAILED)
+    db.session.commit()
+    return Result()
+
+
+def check_code(user: User, phone: str, purpose: str, text: str | None) -> Result:
+    """Check what the user typed against their latest code for ``purpose``.
+
+    On success the code is used up by an atomic compare-and-set, so of two
+    parallel submissions exactly one succeeds; the caller commits with its own
+    change. A wrong code is counted on the code and on the account, and that
+    is committed here.
+    """
+    code = normalize_code(text or "")
+    if code is None:
+        return Result(Problem.FORMAT)
+    wait = throttle.wait_seconds(user)
+    if wait:
+        return Result(Problem.THROTTLED, wait)
+    row = db.session.scalar(
+        sa.select(SmsCode).where(SmsCode.user_id == user.id, SmsCode.purpose == purpose,
+                                 SmsCode.phone == phone)
+        .order_by(SmsCode.id.desc()).limit(1)
+    )
+    now = utcnow()
+    if row is None:
+        return Result(Problem.NO_CODE)
+    if row.used_at is not None or row.expires_at <= now:
+        return Result(Problem.EXPIRED)
+    if row.attempts >= MAX_ATTEMPTS:
+        return Result(Problem.TOO_MANY)
+    if codes_match(_key(), code, _context(user, phone, purpose), row.code_hash):
+        used = db.session.execute(
+            sa.update(SmsCode)
+            .where(SmsCode.id == row.id, SmsCode.used_at.is_(None),
+                   SmsCode.attempts < MAX_ATTEMPTS, SmsCode.expires_at > now)
+            .values(used_at=now)
+        ).rowcount
+        if used != 1:
+            db.session.rollback()
+            return Result(Problem.EXPIRED)
+        throttle.record_success(user)
+        return Result()
+    db.session.execute(
+        sa.update(SmsCode).where(SmsCode.id == row.id).values(attempts=SmsCode.attempts + 1)
+    )
+    return failed(user, Problem.TOO_MANY if row.attempts + 1 >= MAX_ATTEMPTS else Problem.WRONG)
+
+
+def failed(user: User, problem: Problem) -> Result:
+    """Count a wrong code on the account, commit, and alert the owner at 10, 20..."""
+    count = throttle.record_failure(user)
+    db.session.commit()
+    if throttle.should_alert(count):
+        mail.notify(user, "Several wrong verification codes were entered", "factor_failures",
+                    count=count)
+    return Result(problem, throttle.wait_seconds(user))
