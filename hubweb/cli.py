@@ -40,6 +40,36 @@ def list_users() -> None:
         click.echo(f"{user.id:>6}  {confirmed:9}  {created:19}  {user.email}")
 
 
+@users.command("reset-2sv")
+@click.argument("email")
+@click.confirmation_option(
+    prompt="Have you checked this person's identity? Their account will need only a password"
+)
+def reset_2sv(email: str) -> None:
+    """Turn two-step verification off for EMAIL (a lost phone), after an identity check.
+
+    Turns SMS and the authenticator app off, ends all the account's sessions,
+    records a security event and emails the user.
+    """
+    from . import events, mail
+    from .twostep import appcodes
+
+    user = accounts.find_by_email(email)
+    if user is None:
+        raise click.ClickException(f"No account for {email}.")
+    if not user.two_step_enabled:
+        raise click.ClickException(f"Two-step verification is already off for {user.email}.")
+    user.sms_phone = user.sms_enabled_at = None
+    appcodes.disable(user)
+    sessions.end_user_sessions(user.id)
+    with current_app.test_request_context(headers={"User-Agent": "flask users reset-2sv"}):
+        events.record(user, "two_step_reset_by_operator")
+        db.session.commit()
+        mail.notify(user, "Two-step verification was turned off by an administrator",
+                    "two_step_reset")
+    click.echo(f"Two-step verification is now off for {user.email}.")
+
+
 @sessions_cli.command("purge")
 def purge() -> None:
     """Delete expired sessions (run it from cron, e.g. hourly)."""
@@ -47,7 +77,24 @@ def purge() -> None:
     click.echo(f"Deleted {count} expired sessions.")
 
 
+keys_cli = AppGroup("keys", help="Manage the keys that encrypt TOTP secrets.")
+
+
+@keys_cli.command("rotate")
+def rotate() -> None:
+    """Re-encrypt every TOTP key with the newest of HUBWEB_ENCRYPTION_KEYS.
+
+    Put a new key first in the list, keep the old ones after it, run this,
+    then the old keys may be removed.
+    """
+    from .twostep import appcodes
+
+    count = appcodes.rotate_all()
+    click.echo(f"Re-encrypted {count} keys with the newest key.")
+
+
 def init_app(app) -> None:
     """Register the command groups."""
     app.cli.add_command(users)
     app.cli.add_command(sessions_cli)
+    app.cli.add_command(keys_cli)

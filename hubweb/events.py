@@ -23,6 +23,9 @@ KINDS: dict[str, str] = {
     "sms_enabled": "Two-step verification by SMS turned on",
     "phone_changed": "Phone number for two-step verification changed",
     "two_step_disabled": "Two-step verification turned off",
+    "app_enabled": "Authenticator app turned on",
+    "app_replaced": "Authenticator app moved to a new secret key",
+    "app_disabled": "Authenticator app turned off",
     "two_step_reset_by_operator": "Two-step verification turned off by an administrator",
 }
 

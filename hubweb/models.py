@@ -40,11 +40,24 @@ class User(UserMixin, db.Model):
     # the last one failed: the account-wide throttle of hubweb.twostep.throttle.
     factor_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     factor_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Authenticator app (TOTP): the key encrypted with HUBWEB_ENCRYPTION_KEYS,
+    # when it was turned on, and the last accepted time step (replay guard,
+    # RFC 6238 section 5.2). A key being set up waits in the pending columns.
+    totp_secret: Mapped[str | None] = mapped_column(sa.Text)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    totp_pending_secret: Mapped[str | None] = mapped_column(sa.Text)
+    totp_pending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def sms_enabled(self) -> bool:
         """True while two-step verification by SMS is on."""
         return self.sms_enabled_at is not None and self.sms_phone is not None
+
+    @property
+    def totp_enabled(self) -> bool:
+        """True while an authenticator app is on (only ever on top of SMS)."""
+        return self.totp_enabled_at is not None and self.totp_secret is not None
 
     @property
     def two_step_enabled(self) -> bool:

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import accounts, events, mail, passwords, tokens
 from ..extensions import db, limiter
-from ..htmx import redirect_to
+from ..htmx import redirect_to, render
 from ..sessions import SIGNED_IN, end_user_sessions
 from ..timeutil import utcnow
 from . import bp, flows
@@ -218,42 +218,66 @@ def reset_password(token: str):
 
 
 def _reset_code_step(user, state: dict):
-    """Recovery's second step: a code by SMS between the link and the new password."""
+    """Recovery's second step: a code (app or SMS) between the link and the new password."""
     step, form = SecondStep(user, state, "recovery"), CodeForm()
-    context = {"step": step, "form": form, "code_action": request.path,
-               "resend_action": request.path.rstrip("/") + "/resend"}
     if request.method == "GET":
         sent = step.begin()
-        return render_template("auth/reset_code.html", **context,
-                               notice=None if sent.ok else sent.message)
+        return _reset_code_page(step, form, notice=None if sent.ok else sent.message)
     if not form.validate_on_submit():
-        return render_template("auth/reset_code.html", **context), 422
+        return _reset_code_page(step, form, 422)
     result = step.verify(form.code.data)
     if not result.ok:
         form.code.errors.append(result.message)
-        return render_template("auth/reset_code.html", **context), 429 if result.wait else 422
+        return _reset_code_page(step, form, 429 if result.wait else 422)
     state["done"].append("second_factor")
     session.modified = True
     db.session.commit()
     return redirect_to(request.path)
 
 
-@bp.post("/reset-password/<token>/resend")
-def reset_password_resend(token: str):
-    """Send a new recovery code by SMS (the send limits apply)."""
+def _reset_code_page(step, form, status=200, **context):
+    token_path = url_for("auth.reset_password", token=request.view_args["token"])
+    return render("auth/reset_code.html", "twostep/_second_step.html", status, step=step,
+                  form=form, code_action=token_path, resend_action=token_path + "/resend",
+                  method_action=token_path + "/method", **context)
+
+
+def _reset_second_step(token: str) -> SecondStep | None:
+    """The recovery second step of this browser's reset of ``token``, if any."""
     found, problem = tokens.find(token, "reset")
     state = session.get("reset")
     if problem is not None or not state or state.get("token_id") != found.id:
+        return None
+    if not found.user.two_step_enabled or not EmptyForm().validate_on_submit():
+        return None
+    return SecondStep(found.user, state, "recovery")
+
+
+@bp.post("/reset-password/<token>/resend")
+def reset_password_resend(token: str):
+    """Send a new recovery code by SMS (the send limits apply)."""
+    step = _reset_second_step(token)
+    if step is None:
         return redirect_to(url_for("auth.reset_password", token=token))
-    if not EmptyForm().validate_on_submit() or not found.user.two_step_enabled:
-        return redirect_to(url_for("auth.reset_password", token=token))
-    step = SecondStep(found.user, state, "recovery")
     result = step.resend()
-    html = render_template(
-        "auth/reset_code.html", step=step, form=CodeForm(formdata=None),
-        code_action=url_for("auth.reset_password", token=token), resend_action=request.path,
-        notice=None if result.ok else result.message, resent=result.ok)
-    return _no_referrer((html, 200 if result.ok else 429))
+    return _no_referrer(_reset_code_page(
+        step, CodeForm(formdata=None), 200 if result.ok else 429,
+        notice=None if result.ok else result.message, resent=result.ok))
+
+
+@bp.post("/reset-password/<token>/method")
+def reset_password_method(token: str):
+    """Switch method in recovery: "Use SMS" / "Use authenticator app"."""
+    step = _reset_second_step(token)
+    if step is None:
+        return redirect_to(url_for("auth.reset_password", token=token))
+    try:
+        result = step.choose(request.form.get("method", ""))
+    except ValueError:
+        return _no_referrer(_reset_code_page(step, CodeForm(formdata=None), 422,
+                                             notice="Choose the authenticator app or SMS."))
+    return _no_referrer(_reset_code_page(step, CodeForm(formdata=None),
+                                         notice=None if result.ok else result.message))
 
 
 def _page(template: str, form, posted: bool, status: int | None = None, **context):

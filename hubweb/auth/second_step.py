@@ -3,6 +3,9 @@
 Its state lives in the server session (a dict the caller owns): which method
 is chosen and whether the SMS for this step was sent, so that reloading the
 page never sends another SMS ("Resend code" does, within the limits).
+
+With both methods on, the authenticator app is asked for first; "Use SMS"
+switches (and sends one SMS), "Use authenticator app" switches back.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from flask import session
 
 from ..models import User
-from ..twostep import smscodes
+from ..twostep import appcodes, smscodes
 from ..twostep.phone import mask_phone
 
 
@@ -26,13 +29,37 @@ class SecondStep:
         self.user, self.state, self.purpose = user, state, purpose
 
     @property
+    def methods(self) -> list[str]:
+        """The methods this user may choose: ``app`` (when on) and ``sms``."""
+        return ["app", "sms"] if self.user.totp_enabled else ["sms"]
+
+    @property
+    def method(self) -> str:
+        """The chosen method; the app by default when it is on."""
+        chosen = self.state.get("method")
+        return chosen if chosen in self.methods else self.methods[0]
+
+    def choose(self, method: str) -> smscodes.Result:
+        """Switch method; switching to SMS sends its code once.
+
+        :raises ValueError: for a method this user does not have.
+        """
+        if method not in self.methods:
+            raise ValueError(f"method {method!r} is not available")
+        self._set(method=method)
+        return self.begin()
+
+    @property
     def masked_phone(self) -> str:
         """The user's number with only the last digits visible."""
         return mask_phone(self.user.sms_phone)
 
     def begin(self) -> smscodes.Result:
-        """Send the first SMS of this step, once; later calls send nothing."""
-        if self.state.get("sms_sent"):
+        """Send the first SMS of this step, once; later calls send nothing.
+
+        Nothing is sent while the authenticator app is the chosen method.
+        """
+        if self.method != "sms" or self.state.get("sms_sent"):
             return smscodes.Result()
         result = smscodes.send_code(self.user, self.user.sms_phone, self.purpose)
         if result.ok:
@@ -47,7 +74,9 @@ class SecondStep:
         return result
 
     def verify(self, text: str | None) -> smscodes.Result:
-        """Check a typed code; on success the caller commits its change."""
+        """Check a typed code by the chosen method; on success the caller commits."""
+        if self.method == "app":
+            return appcodes.check_code(self.user, text)
         return smscodes.check_code(self.user, self.user.sms_phone, self.purpose, text)
 
     def _set(self, **values) -> None:

@@ -8,10 +8,10 @@ request is sent to ``/sign-in/verify`` (``HX-Redirect`` for htmx).
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, session, url_for
+from flask import redirect, request, session, url_for
 
 from ..extensions import limiter
-from ..htmx import redirect_to
+from ..htmx import redirect_to, render
 from ..sessions import PENDING
 from . import bp, flows
 from .forms import CodeForm, EmptyForm
@@ -20,7 +20,8 @@ from .second_step import SecondStep
 #: What a half-signed-in session may reach. The development outbox is there so
 #: a developer can read the code; it does not exist with real backends.
 PENDING_ALLOWED = frozenset(
-    {"auth.verify", "auth.verify_resend", "auth.sign_out", "static", "outbox.index"}
+    {"auth.verify", "auth.verify_resend", "auth.verify_method", "auth.sign_out", "static",
+     "outbox.index"}
 )
 
 
@@ -70,5 +71,25 @@ def verify_resend():
                    notice=None if result.ok else result.message, resent=result.ok)
 
 
+@bp.post("/sign-in/verify/method")
+def verify_method():
+    """Switch between "Use authenticator app" and "Use SMS" (field ``method``)."""
+    if session.state != PENDING:
+        return redirect_to(url_for("auth.sign_in"))
+    step = _step()
+    if not EmptyForm().validate_on_submit():
+        return _render(step, CodeForm(formdata=None), status=400)
+    try:
+        result = step.choose(request.form.get("method", ""))
+    except ValueError:
+        return _render(step, CodeForm(formdata=None), status=422,
+                       notice="Choose the authenticator app or SMS.")
+    return _render(step, CodeForm(formdata=None), notice=None if result.ok else result.message)
+
+
 def _render(step, form, status=200, **context):
-    return render_template("auth/verify.html", step=step, form=form, **context), status
+    """The whole page, or the ``#second-step`` fragment for htmx."""
+    return render(
+        "auth/verify.html", "twostep/_second_step.html", status, step=step, form=form,
+        code_action=url_for("auth.verify"), resend_action=url_for("auth.verify_resend"),
+        method_action=url_for("auth.verify_method"), **context)

@@ -30,7 +30,9 @@ PAGE = "settings/account.html"
 @login_required
 def account():
     """The User account settings page."""
-    return render_template(PAGE, **settings_context())
+    from .two_step import resumed_panel
+
+    return render_template(PAGE, **settings_context(**resumed_panel()))
 
 
 @bp.post("/password")

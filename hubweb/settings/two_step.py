@@ -8,6 +8,11 @@ Three flows, each a short sequence of panels swapped into
   to the new number -> number switched (the old one works until then).
 - ``disable`` ("Disable two-step verification"): a warning and the current
   password -> 2SV off (the authenticator app too), other sessions ended.
+- ``app`` ("Get secret key", only while SMS 2SV is on): current password,
+  the secret key panel (key, QR code, otpauth link), a code from the app ->
+  the app is on (or moved to the new key).
+- ``app_disable`` ("Disable authenticator app"): current password -> the app
+  is off; SMS stays on.
 
 Flow state (re-authentication time, the number being verified) lives in the
 server session; leaving half-way changes nothing. Every change records a
@@ -29,14 +34,27 @@ from ..htmx import render
 from ..models import User
 from ..sessions import end_user_sessions
 from ..timeutil import utcnow
+from ..twostep import appcodes, smscodes
 from ..twostep import messages as msg
-from ..twostep import smscodes
+from ..twostep.keys import group_secret
 from ..twostep.phone import PhoneError, format_international, mask_phone, parse_phone
+from ..twostep.qr import qr_data_url
 from . import bp
 from .routes import PAGE, settings_context
 
 FRAGMENT = "settings/_two_step.html"
-FLOWS = {"sms": "setup", "phone": "change_phone", "disable": None}
+#: flow -> the SMS code purpose it sends (None: it sends no SMS).
+FLOWS = {"sms": "setup", "phone": "change_phone", "disable": None, "app": None,
+         "app_disable": None}
+#: flow -> may it start, given the account's state?
+ALLOWED = {
+    "sms": lambda u: not u.sms_enabled,
+    "phone": lambda u: u.sms_enabled,
+    "disable": lambda u: u.sms_enabled,
+    "app": lambda u: u.sms_enabled,
+    "app_disable": lambda u: u.totp_enabled,
+}
+SMS_FLOWS = ("sms", "phone")
 REAUTH_SECONDS = 600  # a re-authentication is good for 10 minutes of one flow
 MAX_ACCOUNTS_PER_NUMBER = 5
 
@@ -49,7 +67,7 @@ def _flow(flow: str) -> None:
     """404 for an unknown flow; 409 when the flow does not fit the account's state."""
     if flow not in FLOWS:
         abort(404)
-    if (flow == "sms") == current_user.sms_enabled:
+    if not ALLOWED[flow](current_user):
         abort(409)
 
 
@@ -87,7 +105,11 @@ def two_step_password(flow: str):
         return _reply("reauth", 422, flow=flow, reauth_form=form)
     if flow == "disable":
         return _disable()
+    if flow == "app_disable":
+        return _disable_app()
     session["two_step"] = {"flow": flow, "reauth_at": time.time()}
+    if flow == "app":
+        return _secret_panel(CodeForm(formdata=None))
     return _reply("phone", flow=flow, phone_form=PhoneForm(formdata=None))
 
 
@@ -97,7 +119,7 @@ def two_step_phone(flow: str):
     """Read the number, check it may be used, and send a code to it."""
     _flow(flow)
     state, form = _state(flow), PhoneForm()
-    if state is None or flow == "disable":
+    if state is None or flow not in SMS_FLOWS:
         return _reauth_again(flow)
     if not form.validate_on_submit():
         return _reply("phone", 422, flow=flow, phone_form=form)
@@ -151,6 +173,8 @@ def two_step_code(flow: str):
     """The right code turns SMS 2SV on, or switches the number."""
     _flow(flow)
     state, form = _state(flow), CodeForm()
+    if flow == "app":
+        return _confirm_app(state, form)
     if state is None or "phone" not in state:
         return _reauth_again(flow)
     phone = state["phone"]
@@ -186,12 +210,72 @@ def _disable():
     """Turn 2SV off (both methods), end the other sessions, tell the user."""
     user = current_user._get_current_object()
     user.sms_phone = user.sms_enabled_at = None
+    appcodes.disable(user)  # the app is only ever on top of SMS
     end_user_sessions(user.id, keep=session.id)
     events.record(user, "two_step_disabled")
     session.pop("two_step", None)
     db.session.commit()
     mail.notify(user, "Two-step verification was turned off", "two_step_disabled")
     return _reply(done=msg.TWO_STEP_DISABLED)
+
+
+def _disable_app():
+    """Turn the authenticator app off; SMS stays on."""
+    user = current_user._get_current_object()
+    appcodes.disable(user)
+    events.record(user, "app_disabled")
+    session.pop("two_step", None)
+    db.session.commit()
+    mail.notify(user, "Your authenticator app was turned off", "app_disabled")
+    return _reply(done=msg.APP_DISABLED)
+
+
+def _secret_panel(form, status=200, **context):
+    """The secret key panel: the same pending key until it expires or is confirmed."""
+    return render(PAGE, FRAGMENT, status, **settings_context(**secret_context(form), **context))
+
+
+def secret_context(form) -> dict:
+    """What the secret key panel shows: key (grouped and plain), QR code, URI."""
+    user = current_user._get_current_object()
+    secret = appcodes.start_setup(user)
+    uri = appcodes.uri_for(user, secret)
+    return {"panel": "secret", "flow": "app", "code_form": form, "secret": secret,
+            "secret_grouped": group_secret(secret), "uri": uri, "qr": qr_data_url(uri)}
+
+
+def resumed_panel() -> dict:
+    """On a reload of the settings page during "Get secret key", the same key panel.
+
+    :return: template context for the panel, or ``{}`` when no set-up is under way.
+    """
+    user = current_user._get_current_object()
+    if _state("app") is None or appcodes.pending_secret(user) is None:
+        return {}
+    return secret_context(CodeForm(formdata=None))
+
+
+def _confirm_app(state, form):
+    """A right code from the new key turns the app on (or moves it to that key)."""
+    if state is None:
+        return _reauth_again("app")
+    user = current_user._get_current_object()
+    if appcodes.pending_secret(user) is None:
+        session.pop("two_step", None)
+        return _reply(notice=msg.APP_KEY_EXPIRED, status=409)
+    if not form.validate_on_submit():
+        return _secret_panel(form, 422)
+    replacing = user.totp_enabled
+    result = appcodes.confirm_setup(user, form.code.data)
+    if not result.ok:
+        form.code.errors.append(result.message)
+        return _secret_panel(form, 429 if result.wait else 422)
+    events.record(user, "app_replaced" if replacing else "app_enabled")
+    session.pop("two_step", None)
+    db.session.commit()
+    mail.notify(user, "An authenticator app was set up for your account", "app_enabled",
+                replacing=replacing)
+    return _reply(done=msg.APP_REPLACED if replacing else msg.APP_ENABLED)
 
 
 def _code_panel(flow, phone, form, status=200, **context):

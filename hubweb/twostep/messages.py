@@ -4,6 +4,12 @@ CODE_FORMAT = "Enter the 6-digit code."
 CODE_WRONG = "That code is not right. Check the latest message and try again."
 CODE_EXPIRED = "That code has expired or was replaced by a newer one. Send a new code."
 CODE_TOO_MANY = "Too many wrong entries for this code. Send a new code."
+CODE_REPLAYED = "That code was already used. Wait for your app to show a new code."
+CLOCK_DRIFT = (
+    "That code is not right now: your device's clock seems to be about {minutes} {unit} "
+    "{direction}. Set the device's date and time to update automatically (on phones: "
+    "Settings > Date & time > Set automatically), then enter the new code."
+)
 NO_CODE = "No code has been sent yet. Send a code first."
 THROTTLED = "Too many wrong codes. Wait {wait} before trying again."
 SEND_COOLDOWN = "A code was sent a moment ago. Wait {wait} before asking for another."
@@ -23,6 +29,11 @@ REAUTH_EXPIRED = "For your security, enter your current password again."
 SMS_ENABLED = "Two-step verification by SMS is on."
 PHONE_CHANGED = "Your phone number for two-step verification has been changed."
 TWO_STEP_DISABLED = "Two-step verification is off."
+APP_NEEDS_SMS = "Set up two-step verification by SMS first"
+APP_ENABLED = "Your authenticator app is on."
+APP_REPLACED = "Your authenticator app now uses the new key. The old key no longer works."
+APP_DISABLED = "Your authenticator app is off. Two-step verification by SMS stays on."
+APP_KEY_EXPIRED = "The secret key expired after 15 minutes. Get a new secret key."
 
 
 def duration(seconds: int) -> str:

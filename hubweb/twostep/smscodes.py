@@ -59,6 +59,8 @@ class Problem(enum.Enum):
     EXPIRED = "expired"
     TOO_MANY = "too_many"
     WRONG = "wrong"
+    REPLAYED = "replayed"
+    CLOCK_DRIFT = "clock_drift"
 
 
 _TEXT = {
@@ -72,6 +74,8 @@ _TEXT = {
     Problem.EXPIRED: msg.CODE_EXPIRED,
     Problem.TOO_MANY: msg.CODE_TOO_MANY,
     Problem.WRONG: msg.CODE_WRONG,
+    Problem.REPLAYED: msg.CODE_REPLAYED,
+    Problem.CLOCK_DRIFT: msg.CLOCK_DRIFT,
 }
 
 
@@ -81,10 +85,13 @@ class Result:
 
     :ivar problem: ``None`` on success.
     :ivar wait: seconds to wait, for the limits and the throttle.
+    :ivar drift_minutes: for ``CLOCK_DRIFT``, how far the device's clock is
+        off, in whole minutes; positive when it runs ahead.
     """
 
     problem: Problem | None = None
     wait: int = 0
+    drift_minutes: int = 0
 
     @property
     def ok(self) -> bool:
@@ -93,7 +100,14 @@ class Result:
     @property
     def message(self) -> str:
         """The sentence to show the user."""
-        return _TEXT[self.problem].format(wait=msg.duration(self.wait)) if self.problem else ""
+        if self.problem is None:
+            return ""
+        return _TEXT[self.problem].format(
+            wait=msg.duration(self.wait),
+            minutes=abs(self.drift_minutes),
+            unit="minute" if abs(self.drift_minutes) == 1 else "minutes",
+            direction="ahead" if self.drift_minutes > 0 else "behind",
+        )
 
 
 def sender():
@@ -221,11 +235,14 @@ def check_code(user: User, phone: str, purpose: str, text: str | None) -> Result
     return failed(user, Problem.TOO_MANY if row.attempts + 1 >= MAX_ATTEMPTS else Problem.WRONG)
 
 
-def failed(user: User, problem: Problem) -> Result:
-    """Count a wrong code on the account, commit, and alert the owner at 10, 20..."""
+def failed(user: User, problem: Problem, drift_minutes: int = 0) -> Result:
+    """Count a wrong code on the account, commit, and alert the owner at 10, 20...
+
+    Used for every kind of code (SMS and authenticator app).
+    """
     count = throttle.record_failure(user)
     db.session.commit()
     if throttle.should_alert(count):
         mail.notify(user, "Several wrong verification codes were entered", "factor_failures",
                     count=count)
-    return Result(problem, throttle.wait_seconds(user))
+    return Result(problem, throttle.wait_seconds(user), drift_minutes)
