@@ -4,7 +4,7 @@ import subprocess
 from datetime import timedelta
 
 import time_machine
-from conftest import csrf_token
+from conftest import PASSWORD, csrf_token
 from test_smoke_sms import sms_code
 
 HX = {"HX-Request": "true"}
@@ -22,14 +22,14 @@ def test_app_flow(app, client, auth, make_user, outbox):
     page = client.get("/settings/account").get_data(as_text=True)
     assert "Set up two-step verification by SMS first" in page
     for path, data in [("/settings/two-step/sms/start", {}),
-                       ("/settings/two-step/sms/password", {"password": "correct horse battery staple"}),
+                       ("/settings/two-step/sms/password", {"password": PASSWORD}),
                        ("/settings/two-step/sms/phone", {"phone": "+44 7400 123456"})]:
         client.post(path, data={"csrf_token": tok, **data}, headers=HX)
     client.post("/settings/two-step/sms/code", data={"csrf_token": tok, "code": sms_code(outbox)})
     r = client.post("/settings/two-step/app/start", data={"csrf_token": tok}, headers=HX)
     assert r.status_code == 200
     r = client.post("/settings/two-step/app/password",
-                    data={"csrf_token": tok, "password": "correct horse battery staple"}, headers=HX)
+                    data={"csrf_token": tok, "password": PASSWORD}, headers=HX)
     html = r.get_data(as_text=True)
     secret = re.search(r'data-secret="([A-Z2-7]+)"', html).group(1)
     assert len(secret) == 32
