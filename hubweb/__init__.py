@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask, session
 
-from . import config, errors, headers, htmx
+from . import config, errors, headers, htmx, logredact
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .sessions import SIGNED_IN, ServerSessionInterface
 
@@ -28,6 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     config.load(app, test_config)
     config.validate(app.config)
     logging.basicConfig(level=logging.INFO)
+    logredact.install()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"),

@@ -186,8 +186,7 @@ def reset_password(token: str):
     found, problem = tokens.find(token, "reset")
     if problem is not None:
         session.pop("reset", None)
-        return _no_referrer(render_template(
-            "auth/link_problem.html", message=msg.LINK_PROBLEMS[problem.value]), 400)
+        return _link_problem(problem.value)
     state = session.get("reset")
     if not state or state.get("token_id") != found.id:
         state = session["reset"] = {"token_id": found.id, "done": []}
@@ -205,8 +204,7 @@ def reset_password(token: str):
         return _no_referrer(_page("auth/reset_password.html", form, True, step=step))
     if not tokens.consume(found):
         db.session.rollback()
-        return _no_referrer(render_template(
-            "auth/link_problem.html", message=msg.LINK_PROBLEMS["used"]), 400)
+        return _link_problem("used")
     accounts.set_password(user, form.new_password.data)
     end_user_sessions(user.id)
     events.record(user, "reset_done")
@@ -284,6 +282,12 @@ def _page(template: str, form, posted: bool, status: int | None = None, **contex
     """Render a form page: 422 when a submitted form has errors (htmx swaps it)."""
     code = status or (422 if posted else 200)
     return render_template(template, form=form, **context), code
+
+
+def _link_problem(problem: str):
+    """400 with the reason a reset link cannot be used."""
+    html = render_template("auth/link_problem.html", message=msg.LINK_PROBLEMS[problem])
+    return _no_referrer((html, 400))
 
 
 def _no_referrer(reply):

@@ -1,0 +1,27 @@
+"""gunicorn settings for production: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+
+Each argon2id check holds 64 MiB (RFC 9106 low-memory profile) for about the
+time of one hash, so memory, not CPU, bounds concurrent sign-ins per worker:
+see README, "Sizing workers". Override with the environment variables below.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("HUBWEB_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
+threads = int(os.environ.get("HUBWEB_THREADS", "4"))
+worker_class = "gthread"
+# Above the SMS gateway and SMTP timeouts (10 s each), so a slow provider
+# fails the request cleanly before gunicorn kills the worker.
+timeout = int(os.environ.get("HUBWEB_WORKER_TIMEOUT", "30"))
+graceful_timeout = 30
+keepalive = 5
+max_requests = 2000
+max_requests_jitter = 200
+accesslog = "-"
+# Reset and confirmation tokens live in the path: this logger redacts them.
+logger_class = "hubweb.logredact.GunicornLogger"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss "%(a)s"'
+errorlog = "-"
+forwarded_allow_ips = os.environ.get("HUBWEB_FORWARDED_ALLOW_IPS", "127.0.0.1")
