@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import flash, render_template, request
+from flask import flash, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 
 from .extensions import db
 from .htmx import is_htmx
@@ -26,6 +26,7 @@ MESSAGES = {
     405: "This page does not accept that kind of request.",
     409: "This has changed in the meantime. Reload the page and try again.",
     413: "What you sent is too large.",
+    415: "This page accepts only form submissions. Fill in the form and send it again.",
     429: "Too many attempts. Wait a little and try again.",
     500: "Something went wrong on our side. Try again in a moment.",
     503: "The service is briefly unavailable. Try again in a moment.",
@@ -35,6 +36,7 @@ CSRF_MESSAGE = (
     "The page has been reloaded: please try again."
 )
 NUL_MESSAGE = "Form values cannot contain NUL characters."
+FILE_MESSAGE = "This form does not accept files. Fill in the form and send it again."
 
 
 def error_reply(status: int, message: str | None = None):
@@ -47,10 +49,18 @@ def error_reply(status: int, message: str | None = None):
 
 
 def init_app(app) -> None:
-    """Register the handlers and the NUL-byte check."""
+    """Register the handlers and the checks of what a request may carry."""
 
     @app.before_request
-    def _refuse_nul():
+    def _refuse_bad_input():
+        # Every form here is text fields, sent urlencoded or as multipart. Flask-WTF
+        # would otherwise feed a JSON body or an uploaded file to the fields, and a
+        # number, list or file where text is expected fails deep in a view (a 500).
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            if request.is_json:
+                raise UnsupportedMediaType()
+            if request.files:
+                raise BadRequest(FILE_MESSAGE)
         for values in (request.args, request.form):
             for key, value in values.items(multi=True):
                 if "\x00" in key or "\x00" in value:
@@ -73,6 +83,7 @@ def init_app(app) -> None:
     @app.errorhandler(OperationalError)
     def _db_down(exc):
         db.session.rollback()
+        g.database_down = True  # and the session is not saved
         log.error("database unavailable: %s", exc)
         return error_reply(503)
 

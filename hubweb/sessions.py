@@ -23,6 +23,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import g, request
 from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy.exc import OperationalError
 from werkzeug.datastructures import CallbackDict
 
 from .extensions import client_ip, db
@@ -96,11 +97,18 @@ class ServerSessionInterface(SessionInterface):
         token = request.cookies.get(self.get_cookie_name(app))
         if not token or len(token) > 128:
             return ServerSession()
-        row = db.session.execute(
-            sa.select(UserSession, User)
-            .outerjoin(User, User.id == UserSession.user_id)
-            .where(UserSession.id == token_hash(token))
-        ).first()
+        try:
+            row = db.session.execute(
+                sa.select(UserSession, User)
+                .outerjoin(User, User.id == UserSession.user_id)
+                .where(UserSession.id == token_hash(token))
+            ).first()
+        except OperationalError:
+            # The database is down: the request gets a clear 503 from the
+            # error handlers (see hubweb.errors), not a bare 500 from here.
+            db.session.rollback()
+            g.database_down = True
+            return ServerSession()
         if row is None:
             return ServerSession()
         record, user = row
@@ -116,6 +124,8 @@ class ServerSessionInterface(SessionInterface):
         return ServerSession(data, record, user)
 
     def save_session(self, app, session: ServerSession, response) -> None:
+        if g.get("database_down"):
+            return
         name = self.get_cookie_name(app)
         now = utcnow()
         if session.old_id is not None:

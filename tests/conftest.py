@@ -3,12 +3,19 @@
 Each test gets its own SQLite file, copied from a template that the real
 Alembic migrations built once per run, so tests exercise the migrations and
 stay fast. ``@pytest.mark.settings(KEY=value)`` overrides config per test.
+
+With ``HUBWEB_TEST_BACKEND=postgres`` the same tests run on PostgreSQL and
+Redis instead: one throwaway database per test process, built by the
+migrations and emptied (TRUNCATE) before each test, and Flask-Limiter storing
+in Redis. ``make test`` runs the suite both ways.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -21,8 +28,15 @@ PASSWORD = "correct horse battery staple"
 CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024, "ARGON2_PARALLELISM": 1}
 
 
+BACKEND = os.environ.get("HUBWEB_TEST_BACKEND", "sqlite")
+PG_ADMIN_URL = os.environ.get(
+    "HUBWEB_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("HUBWEB_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
 def base_config(tmp_path, db_file) -> dict:
-    return {
+    config = {
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
         "DATABASE_URL": f"sqlite:///{db_file}",
@@ -30,26 +44,71 @@ def base_config(tmp_path, db_file) -> dict:
         "RATELIMIT_ENABLED": True,
         **CHEAP_ARGON2,
     }
+    if BACKEND == "postgres":
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        config["RATELIMIT_STORAGE_URI"] = REDIS_URL
+        config["RATELIMIT_KEY_PREFIX"] = f"hubweb-test-{worker}"
+    return config
+
+
+def create_pg_database() -> str:
+    """Create an empty throwaway PostgreSQL database; return its URL."""
+    name = f"hubweb_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(url: str) -> None:
+    """Drop a database made by :func:`create_pg_database` (ending its connections)."""
+    name = url.rsplit("/", 1)[1]
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
 def migrated_db(tmp_path_factory):
-    """A SQLite file with the schema built by ``flask db upgrade``."""
+    """The schema built by ``flask db upgrade``: a SQLite file, or a PostgreSQL URL."""
     from flask_migrate import upgrade
 
     path = tmp_path_factory.mktemp("template") / "template.sqlite3"
-    app = create_app(base_config(path.parent, path))
+    config = base_config(path.parent, path)
+    if BACKEND == "postgres":
+        config["DATABASE_URL"] = create_pg_database()
+    app = create_app(config)
     with app.app_context():
         upgrade()
         db.engine.dispose()
-    return path
+    if BACKEND != "postgres":
+        yield path
+        return
+    yield config["DATABASE_URL"]
+    drop_pg_database(config["DATABASE_URL"])
+
+
+def _fresh_database(tmp_path, migrated_db) -> dict:
+    """Config for this test's database: a copy of the template, or emptied tables."""
+    db_file = tmp_path / "hubweb.sqlite3"
+    config = base_config(tmp_path, db_file)
+    if BACKEND != "postgres":
+        shutil.copy(migrated_db, db_file)
+        return config
+    config["DATABASE_URL"] = migrated_db
+    engine = sa.create_engine(migrated_db)
+    with engine.begin() as conn:
+        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return config
 
 
 @pytest.fixture
 def app(request, tmp_path, migrated_db):
-    db_file = tmp_path / "hubweb.sqlite3"
-    shutil.copy(migrated_db, db_file)
-    config = base_config(tmp_path, db_file)
+    config = _fresh_database(tmp_path, migrated_db)
     marker = request.node.get_closest_marker("settings")
     if marker:
         config.update(marker.kwargs)
