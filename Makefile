@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test lint format migrate check-vendored system-deps clean
+.PHONY: run test lint format migrate check-vendored system-deps clean screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,9 +22,15 @@ run: $(STAMP)
 	HUBWEB_MAIL_BACKEND=console HUBWEB_SMS_BACKEND=console \
 		$(BIN)/flask run --host 127.0.0.1 --port 5000
 
-## test: lint, then the whole test suite
+## test: lint, then the whole test suite twice: on SQLite, then on PostgreSQL and
+## Redis (127.0.0.1:5432 and :6379, see tests/conftest.py; `.ci/run` starts them).
+## Tests marked `postgres` need PostgreSQL whatever the backend, so they run in the
+## second pass only. Two xdist workers; --dist loadfile keeps each file's
+## module-scoped servers on one worker. PYTEST_XDIST= runs in one process.
+PYTEST_XDIST ?= -n 2 --dist loadfile
 test: $(STAMP) lint check-vendored
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_XDIST) -m "not postgres"
+	HUBWEB_TEST_BACKEND=postgres $(BIN)/python -m pytest -q $(PYTEST_XDIST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -41,13 +47,19 @@ check-vendored:
 	@grep -q "$$(sha256sum static/htmx.min.js | cut -d' ' -f1)" static/VENDORED \
 		|| (echo "static/htmx.min.js does not match static/VENDORED" && exit 1)
 
-## system-deps: Debian packages the tests use (oathtool, zbar, rsvg-convert)
+## system-deps: Debian packages the tests use (oathtool, zbar, rsvg-convert, Chromium, npm)
 system-deps:
 	@missing=""; \
-	for p in oathtool zbar-tools librsvg2-bin; do \
+	for p in oathtool zbar-tools librsvg2-bin chromium npm; do \
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+## screenshots: run the browser tests and save a picture of each step, desktop
+## (1280x800) and phone (390x844): README's in docs/screenshots, the rest in
+## artifacts/screenshots (git-ignored).
+screenshots: $(STAMP)
+	HUBWEB_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/e2e

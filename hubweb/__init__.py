@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, session
+from flask import Flask, g, make_response, session
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config, errors, headers, htmx, logredact
 from .extensions import csrf, db, limiter, login_manager, migrate
@@ -27,14 +29,25 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     config.load(app, test_config)
     config.validate(app.config)
-    logging.basicConfig(level=logging.INFO)
+    logging.getLogger("hubweb").setLevel(logging.INFO)
     logredact.install()
 
     db.init_app(app)
+    _init_db_teardown(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"),
                      render_as_batch=True, compare_type=True)
+
+    @app.before_request
+    def _database_down():
+        # The session could not be loaded (see hubweb.sessions): a clear 503,
+        # not a signed-in person treated as signed out or a CSRF failure. First
+        # of the request hooks, so before CSRFProtect's and the limiter's.
+        if g.get("database_down"):
+            return errors.error_reply(503)
+        return None
+
     csrf.init_app(app)
-    limiter.init_app(app)
+    _init_limiter(app)
     login_manager.init_app(app)
     login_manager.session_protection = None  # the server-side session is the protection
     app.session_interface = ServerSessionInterface()
@@ -64,4 +77,61 @@ def create_app(test_config: dict | None = None) -> Flask:
     def _globals():
         return {"dev_outbox": outbox.enabled(app), "portal": app.config["PORTAL_NAME"]}
 
+    hops = app.config["PROXY_FIX"]
+    if hops:
+        # Trust X-Forwarded-For/-Proto only as set by the last `hops` proxies.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     return app
+
+
+def _init_db_teardown(app: Flask) -> None:
+    """End each request's database session even when its connection died.
+
+    Flask-SQLAlchemy's own teardown rolls back; on a connection the server
+    closed (a PostgreSQL restart) that rollback raises, the error escapes the
+    WSGI app and gunicorn answers a bare 500 for a request that had already
+    produced its reply. Teardown functions run last-registered first, so this
+    one runs before Flask-SQLAlchemy's and leaves it nothing to do.
+    """
+
+    @app.teardown_appcontext
+    def _end_db_session(_exc):
+        try:
+            db.session.remove()
+        except SQLAlchemyError as exc:
+            db.session.registry.clear()  # drop the broken session; the pool reconnects
+            app.logger.warning("database session ended with an error: %s", exc)
+
+
+def _init_limiter(app: Flask) -> None:
+    """Initialise Flask-Limiter for ``app``, failing open or closed as configured.
+
+    One :data:`~hubweb.extensions.limiter` serves every app made in a process,
+    and Flask-Limiter 4.1 keeps some settings of the first ``init_app`` (error
+    swallowing, in-memory fallback, key prefix, storage options) and whether it
+    found the storage dead. Production makes one app per process; tests make
+    many with different settings, so those are reset here first.
+    """
+    limiter.enabled = True
+    limiter._swallow_errors = None
+    limiter._in_memory_fallback_enabled = False
+    limiter._fallback_limiter = None
+    limiter._storage_dead = False
+    limiter._key_prefix = ""
+    limiter._storage_options = {}
+    limiter._headers_enabled = None
+    limiter.init_app(app)
+
+    from limits.errors import StorageError
+    from redis.exceptions import RedisError
+
+    def _storage_down(exc):
+        # Only with RATELIMIT_FAIL=closed does a storage error get here (open
+        # swallows it), and only on the endpoints that have a limit.
+        app.logger.error("rate limit storage unavailable: %s", exc)
+        reply = make_response(errors.error_reply(503))
+        reply.headers["Retry-After"] = "30"
+        return reply
+
+    app.register_error_handler(RedisError, _storage_down)
+    app.register_error_handler(StorageError, _storage_down)

@@ -8,8 +8,10 @@ so that a bad setting stops the start, never a request later.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,6 +37,19 @@ DEFAULTS: dict[str, object] = {
     "MAIL_TIMEOUT": 10,
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
+    # Redis down: "open" lets requests through (limits then count per process,
+    # in memory), "closed" answers 503 on the limited endpoints.
+    "RATELIMIT_FAIL": "open",
+    # Seconds to connect to and to wait for the limiter's Redis.
+    "RATELIMIT_STORAGE_TIMEOUT": 2,
+    # Trust X-Forwarded-For and X-Forwarded-Proto from this many proxies (0: none).
+    "PROXY_FIX": 0,
+    # Connection pool of each process for a server database (not SQLite).
+    "DB_POOL_SIZE": 5,
+    "DB_MAX_OVERFLOW": 2,
+    "DB_POOL_TIMEOUT": 10,
+    "DB_POOL_RECYCLE": 1800,
+    "DB_CONNECT_TIMEOUT": 5,
     "TOTP_ISSUER": "Business Hub",
     "PHONE_DEFAULT_REGION": None,
     "REQUIRE_EMAIL_CONFIRMATION": True,
@@ -58,7 +73,17 @@ DEFAULTS: dict[str, object] = {
 _CHOICES = {
     "SMS_BACKEND": ("console", "http", "twilio"),
     "MAIL_BACKEND": ("console", "smtp"),
+    "RATELIMIT_FAIL": ("open", "closed"),
 }
+
+
+#: Settings whose value is text even when it looks like JSON (``12345``, ``null``).
+TEXT_SETTINGS = (
+    "SECRET_KEY", "DATABASE_URL", "BASE_URL", "SMS_HTTP_URL", "SMS_HTTP_TOKEN",
+    "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "MAIL_SERVER",
+    "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "RATELIMIT_STORAGE_URI",
+    "RATELIMIT_KEY_PREFIX", "TOTP_ISSUER", "PHONE_DEFAULT_REGION", "PORTAL_NAME",
+)
 
 
 class ConfigError(RuntimeError):
@@ -66,15 +91,25 @@ class ConfigError(RuntimeError):
 
 
 def _instance_secret(path: Path, make) -> str:
-    """Read a secret from the instance folder, creating it (mode 0600) once."""
+    """Read a secret from the instance folder, creating it (mode 0600) once.
+
+    Workers starting together race to create it: each writes a complete
+    temporary file (mode 0600) and hard-links it into place, which succeeds
+    for exactly one; every worker then reads that one file, so none fails with
+    ``FileExistsError``, reads a half-written file, or keeps a secret of its own.
+    """
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = make()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value + "\n")
-    return value
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make() + "\n")
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    return path.read_text().strip()
 
 
 def load(app, overrides: dict | None) -> None:
@@ -85,6 +120,12 @@ def load(app, overrides: dict | None) -> None:
     """
     app.config.update(DEFAULTS)
     app.config.from_prefixed_env("HUBWEB")
+    for name in TEXT_SETTINGS:
+        # JSON decoding would turn a password "1e3" into 1000.0 and "null" into
+        # None: a text setting keeps the text unless it decoded to a JSON string.
+        raw = os.environ.get(f"HUBWEB_{name}")
+        if raw is not None and not isinstance(app.config.get(name), str):
+            app.config[name] = raw
     if overrides:
         app.config.update(overrides)
     instance = Path(app.instance_path)
@@ -148,8 +189,92 @@ def validate(cfg) -> None:
     for name in ("REQUIRE_EMAIL_CONFIRMATION", "MAIL_USE_TLS", "MAIL_USE_SSL"):
         if not isinstance(cfg[name], bool):
             raise ConfigError(f"HUBWEB_{name} must be true or false; got {cfg[name]!r}")
-    if not isinstance(cfg["MAIL_PORT"], int):
-        raise ConfigError(f"HUBWEB_MAIL_PORT must be a number; got {cfg['MAIL_PORT']!r}")
+    port = cfg["MAIL_PORT"]
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError(f"HUBWEB_MAIL_PORT must be a number from 1 to 65535; got {port!r}")
+    # Used only when a mail or SMS is sent: check them now, not at that request.
+    _number(cfg, "MAIL_TIMEOUT", 0.1, integer=False)
+    _number(cfg, "SMS_HTTP_TIMEOUT", 0.1, integer=False)
+    _number(cfg, "PROXY_FIX", 0)
+    _validate_database(cfg)
+    _validate_limiter(cfg)
+
+
+def _number(cfg, name: str, minimum: float, integer: bool = True) -> None:
+    """Check that setting ``name`` is a number (an integer) of at least ``minimum``."""
+    value = cfg[name]
+    kinds = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
+        kind = "a whole number" if integer else "a number"
+        raise ConfigError(f"HUBWEB_{name} must be {kind} of at least {minimum}; got {value!r}")
+
+
+def _validate_database(cfg) -> None:
+    """Check the database URL; give a server database its connection pool settings.
+
+    SQLite gets SQLAlchemy's own pool; a server database (PostgreSQL through
+    psycopg 3) a bounded pool per process, so that ``workers x (DB_POOL_SIZE +
+    DB_MAX_OVERFLOW)`` connections at most reach the server, and a connect
+    timeout, so a database that does not answer fails a request instead of
+    holding it. Keys given in ``SQLALCHEMY_ENGINE_OPTIONS`` win.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(cfg["SQLALCHEMY_DATABASE_URI"])
+    except ArgumentError as exc:
+        raise ConfigError(
+            "HUBWEB_DATABASE_URL must be an SQLAlchemy URL such as "
+            "postgresql+psycopg://user@host/db"
+        ) from exc
+    _number(cfg, "DB_POOL_SIZE", 1)
+    _number(cfg, "DB_MAX_OVERFLOW", 0)
+    _number(cfg, "DB_POOL_TIMEOUT", 1)
+    _number(cfg, "DB_POOL_RECYCLE", -1)
+    _number(cfg, "DB_CONNECT_TIMEOUT", 1)
+    explicit = dict(cfg["SQLALCHEMY_ENGINE_OPTIONS"] or {})
+    if url.get_backend_name() == "sqlite":
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **explicit}
+        return
+    options = {
+        "pool_pre_ping": True,
+        "pool_size": cfg["DB_POOL_SIZE"],
+        "max_overflow": cfg["DB_MAX_OVERFLOW"],
+        "pool_timeout": cfg["DB_POOL_TIMEOUT"],
+        "pool_recycle": cfg["DB_POOL_RECYCLE"],
+    }
+    if url.get_backend_name() == "postgresql":
+        options["connect_args"] = {"connect_timeout": cfg["DB_CONNECT_TIMEOUT"]}
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, **explicit}
+
+
+def _validate_limiter(cfg) -> None:
+    """Map ``RATELIMIT_FAIL`` and ``RATELIMIT_STORAGE_TIMEOUT`` to Flask-Limiter's settings.
+
+    ``open``: a storage error is swallowed and Flask-Limiter falls back to
+    in-memory storage (``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED``), so the limits
+    still hold, per process, until Redis answers again (it re-checks with
+    back-off). ``closed``: the error reaches the app, which answers 503 on the
+    limited endpoints (see :func:`hubweb.create_app`).
+    """
+    fail_open = cfg["RATELIMIT_FAIL"] == "open"
+    cfg["RATELIMIT_SWALLOW_ERRORS"] = fail_open
+    cfg["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = fail_open
+    _number(cfg, "RATELIMIT_STORAGE_TIMEOUT", 0.1, integer=False)
+    prefix = cfg.get("RATELIMIT_KEY_PREFIX")
+    prefix = cfg["RATELIMIT_KEY_PREFIX"] = "" if prefix is None else str(prefix)
+    options = dict(cfg.get("RATELIMIT_STORAGE_OPTIONS") or {})
+    if str(cfg["RATELIMIT_STORAGE_URI"]).startswith("redis"):
+        timeout = cfg["RATELIMIT_STORAGE_TIMEOUT"]
+        options.setdefault("socket_connect_timeout", timeout)
+        options.setdefault("socket_timeout", timeout)
+        if prefix:
+            # limits' own key prefix too: its reset() deletes "<key_prefix>:*", so
+            # without this a reset by one portal would clear every portal's counts
+            # in a shared Redis.
+            options.setdefault("key_prefix", f"LIMITS:{prefix}")
+    cfg["RATELIMIT_STORAGE_OPTIONS"] = options
 
 
 def _validate_region(cfg) -> None:

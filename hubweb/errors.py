@@ -12,9 +12,10 @@ import logging
 from flask import flash, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
+from sqlalchemy.exc import TimeoutError as DBTimeoutError
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound, UnsupportedMediaType
 
-from .extensions import db
+from .extensions import db, login_manager
 from .htmx import is_htmx
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,32 @@ def error_reply(status: int, message: str | None = None):
     return render_template("error.html", status=status, message=message), status
 
 
+def _forget_database_state(exc) -> None:
+    """After a database failure: roll back, and render as signed out (reading the
+    signed-in user again would query the dead database); the session is not saved."""
+    db.session.rollback()
+    g.database_down = True
+    g._login_user = login_manager.anonymous_user()
+    log.error("database unavailable: %s", exc)
+
+
+def database_down_reply(response, exc) -> None:
+    """Turn ``response`` into the 503 page in place (used once the view has answered).
+
+    Drops ``Location``, ``HX-Redirect`` and ``Set-Cookie``: nothing it claimed
+    may stand when its session could not be saved.
+    """
+    _forget_database_state(exc)
+    reply = error_reply(503)
+    response.set_data(reply[0])
+    response.status_code = reply[1]
+    response.mimetype = "text/html"
+    for header in ("Location", "HX-Redirect", "Set-Cookie", "HX-Retarget", "HX-Reswap"):
+        response.headers.pop(header, None)
+    if len(reply) > 2:  # htmx: into the alert region
+        response.headers.update(reply[2])
+
+
 def init_app(app) -> None:
     """Register the handlers and the checks of what a request may carry."""
 
@@ -61,6 +88,10 @@ def init_app(app) -> None:
                 raise UnsupportedMediaType()
             if request.files:
                 raise BadRequest(FILE_MESSAGE)
+        if "\x00" in request.path:
+            # No page has a NUL in its address, and PostgreSQL refuses NUL in text:
+            # an id from the path (a session id, say) would fail in the query.
+            raise NotFound()
         for values in (request.args, request.form):
             for key, value in values.items(multi=True):
                 if "\x00" in key or "\x00" in value:
@@ -81,10 +112,9 @@ def init_app(app) -> None:
         return error_reply(exc.code or 500, message)
 
     @app.errorhandler(OperationalError)
+    @app.errorhandler(DBTimeoutError)
     def _db_down(exc):
-        db.session.rollback()
-        g.database_down = True  # and the session is not saved
-        log.error("database unavailable: %s", exc)
+        _forget_database_state(exc)
         return error_reply(503)
 
     @app.errorhandler(Exception)

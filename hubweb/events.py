@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import request
 
 from .extensions import client_ip, db
 from .models import SecurityEvent, User
+from .sessions import user_agent
 
 #: kind -> the sentence shown in "Recent security activity".
 KINDS: dict[str, str] = {
@@ -46,7 +46,7 @@ def record(user: User | int, kind: str) -> SecurityEvent:
         user_id=user if isinstance(user, int) else user.id,
         kind=kind,
         ip=client_ip()[:64],
-        user_agent=(request.headers.get("User-Agent") or "")[:512],
+        user_agent=user_agent(),
     )
     db.session.add(event)
     return event

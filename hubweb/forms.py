@@ -8,7 +8,7 @@ password policy itself (12-128 characters) is applied by
 from __future__ import annotations
 
 from wtforms import PasswordField, StringField
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length
 
 MAX_EMAIL = 320  # RFC 3696 errata 1690: 64 + 1 + 255
 MAX_PASSWORD_INPUT = 1024
@@ -19,7 +19,7 @@ def email_field() -> StringField:
     return StringField(
         "Email address",
         validators=[
-            InputRequired("Enter your email address."),
+            DataRequired("Enter your email address."),
             Length(max=MAX_EMAIL, message="That email address is too long."),
         ],
         filters=[lambda v: v.strip() if isinstance(v, str) else v],

@@ -5,12 +5,13 @@
 - :func:`redirect_to`: ``HX-Redirect`` with status 200 for htmx, 303 otherwise.
 - :func:`render`: the fragment alone for htmx, else the whole page, which
   includes the same fragment template.
+- :func:`done`: after a form succeeded, the fragment for htmx, else a 303.
 - Every reply gets ``Vary: HX-Request`` (see :func:`init_app`).
 """
 
 from __future__ import annotations
 
-from flask import Response, redirect, render_template, request
+from flask import Response, flash, redirect, render_template, request
 
 
 def is_htmx() -> bool:
@@ -42,6 +43,15 @@ def render(page: str, fragment: str, status: int = 200, **context) -> tuple[str,
     :return: ``(html, status)`` for Flask.
     """
     return render_template(fragment if is_htmx() else page, **context), status
+
+
+def done(page: str, fragment: str, message: str, url: str, **context):
+    """Reply to a form that succeeded: the updated fragment for htmx, else
+    post/redirect/get: ``message`` flashed and a 303 to ``url``."""
+    if is_htmx():
+        return render(page, fragment, **context)
+    flash(message, "success")
+    return redirect_to(url)
 
 
 def init_app(app) -> None:

@@ -23,7 +23,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import g, request
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.datastructures import CallbackDict
 
 from .extensions import client_ip, db
@@ -112,11 +112,21 @@ class ServerSessionInterface(SessionInterface):
         if row is None:
             return ServerSession()
         record, user = row
+        # Detached, so that a view's commit or rollback never expires it: the
+        # row may be deleted meanwhile (signed out from another device).
+        db.session.expunge(record)
         if _expired(app, record):
             db.session.execute(sa.delete(UserSession).where(UserSession.id == record.id))
             db.session.commit()
             g.session_expired = record.state == SIGNED_IN
-            return ServerSession()
+            if not g.session_expired:
+                return ServerSession()
+            # Say why the person is asked to sign in again (shown on the next page).
+            from .auth.messages import SESSION_EXPIRED
+
+            fresh = ServerSession({"_flashes": [("info", SESSION_EXPIRED)]})
+            fresh.modified = True
+            return fresh
         try:
             data = json.loads(record.data)
         except ValueError:
@@ -126,6 +136,17 @@ class ServerSessionInterface(SessionInterface):
     def save_session(self, app, session: ServerSession, response) -> None:
         if g.get("database_down"):
             return
+        try:
+            self._save(app, session, response)
+        except SQLAlchemyError as exc:
+            # The database went away after the view answered: the person gets
+            # the 503 page, not a redirect that claims success (nor a 500).
+            from .errors import database_down_reply
+
+            db.session.rollback()
+            database_down_reply(response, exc)
+
+    def _save(self, app, session: ServerSession, response) -> None:
         name = self.get_cookie_name(app)
         now = utcnow()
         if session.old_id is not None:
@@ -140,7 +161,7 @@ class ServerSessionInterface(SessionInterface):
                 created_at=now,
                 last_seen_at=now,
                 ip=client_ip()[:64],
-                user_agent=_user_agent(),
+                user_agent=user_agent(),
             )
             db.session.add(session.record)
             db.session.commit()
@@ -176,8 +197,10 @@ def _cookie_options(app) -> dict:
     return {"path": "/", "httponly": True, "samesite": "Lax", "secure": _secure(app)}
 
 
-def _user_agent() -> str:
-    return (request.headers.get("User-Agent") or "")[:512]
+def user_agent() -> str:
+    """The request's User-Agent, at most 512 characters, without NUL (PostgreSQL
+    text cannot hold it)."""
+    return (request.headers.get("User-Agent") or "").replace("\x00", "")[:512]
 
 
 def _expired(app, record: UserSession) -> bool:

@@ -2,12 +2,13 @@
 (function () {
   "use strict";
 
-  // Account menu: the link opens a menu; without JavaScript it goes to settings.
+  // Account menu: the link opens a menu; without JavaScript it opens by :target.
   function setupMenu() {
     var link = document.getElementById("account-menu-link");
     var menu = document.getElementById("account-menu");
     if (!link || !menu || link.dataset.ready) return;
     link.dataset.ready = "1";
+    link.setAttribute("aria-expanded", "false");
     function close() { menu.hidden = true; link.setAttribute("aria-expanded", "false"); }
     link.addEventListener("click", function (e) {
       e.preventDefault();
@@ -20,7 +21,7 @@
       if (e.key === "Escape" && !menu.hidden) { close(); link.focus(); }
     });
     document.addEventListener("click", function (e) {
-      if (!menu.hidden && !menu.contains(e.target) && e.target !== link) close();
+      if (!menu.hidden && !menu.contains(e.target) && !link.contains(e.target)) close();
     });
   }
 
@@ -36,11 +37,16 @@
     });
   });
 
-  // After htmx swaps a panel in, move focus to its first field (or its heading).
+  // After htmx swaps a panel in, move focus to its first field; failing that to
+  // its message or heading, so that keyboard focus is never lost on <body>.
+  var FOCUS_ORDER = ["[autofocus]", "input:not([type=hidden]):not([disabled])",
+    "[role=alert]", "[role=status]:not(:empty)", "h1, h2"];
   document.addEventListener("htmx:after:swap", function (e) {
     var root = e.target && e.target.isConnected ? e.target : document;
-    var target = root.querySelector ? root.querySelector(
-      "[autofocus], .field-errors ~ input, input:not([type=hidden]), [role=alert]") : null;
+    var target = null;
+    for (var i = 0; i < FOCUS_ORDER.length && !target && root.querySelector; i++) {
+      target = root.querySelector(FOCUS_ORDER[i]);
+    }
     if (target && document.activeElement !== target) {
       if (!target.matches("input, button, a")) target.setAttribute("tabindex", "-1");
       target.focus();

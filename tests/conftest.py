@@ -47,7 +47,7 @@ def base_config(tmp_path, db_file) -> dict:
     if BACKEND == "postgres":
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         config["RATELIMIT_STORAGE_URI"] = REDIS_URL
-        config["RATELIMIT_KEY_PREFIX"] = f"hubweb-test-{worker}"
+        config["RATELIMIT_KEY_PREFIX"] = f"hubweb-test-{os.getpid()}-{worker}"
     return config
 
 

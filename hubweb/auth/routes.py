@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
@@ -43,6 +52,11 @@ def register():
     confirm = current_app.config["REQUIRE_EMAIL_CONFIRMATION"]
     try:
         email = accounts.normalize_email(form.email.data)
+        # The password rule first, so a taken email cannot be told apart by
+        # a weak password being refused only for new addresses.
+        check = passwords.check_policy(form.password.data, email)
+        if not check.ok:
+            raise accounts.AccountError(" ".join(check.problems), field="password")
         existing = accounts.find_by_email(email)
         if existing is not None and confirm:
             # Tell the owner, not the visitor: no account enumeration.
@@ -226,7 +240,7 @@ def _reset_code_step(user, state: dict):
     result = step.verify(form.code.data)
     if not result.ok:
         form.code.errors.append(result.message)
-        return _reset_code_page(step, form, 429 if result.wait else 422)
+        return _reset_code_page(step, form, result.status)
     state["done"].append("second_factor")
     session.modified = True
     db.session.commit()
@@ -259,7 +273,7 @@ def reset_password_resend(token: str):
         return redirect_to(url_for("auth.reset_password", token=token))
     result = step.resend()
     return _no_referrer(_reset_code_page(
-        step, CodeForm(formdata=None), 200 if result.ok else 429,
+        step, CodeForm(formdata=None), result.status,
         notice=None if result.ok else result.message, resent=result.ok))
 
 
@@ -291,7 +305,14 @@ def _link_problem(problem: str):
 
 
 def _no_referrer(reply):
-    """The reset URL carries the token: never send it on as a Referer."""
+    """The reset URL carries the token: never send it on as a Referer.
+
+    :param reply: a :class:`~flask.Response` (kept as is, e.g. a 303) or a
+        ``(body, status)`` tuple or a body.
+    """
+    if isinstance(reply, Response):
+        reply.headers["Referrer-Policy"] = "no-referrer"
+        return reply
     body, status = reply if isinstance(reply, tuple) else (reply, 200)
     return body, status, {"Referrer-Policy": "no-referrer"}
 

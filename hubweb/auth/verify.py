@@ -53,7 +53,7 @@ def verify():
     result = step.verify(form.code.data)
     if not result.ok:
         form.code.errors.append(result.message)
-        return _render(step, form, status=429 if result.wait else 422)
+        return _render(step, form, status=result.status)
     return redirect_to(flows.after_second_step(session.user))
 
 
@@ -67,7 +67,7 @@ def verify_resend():
     if not EmptyForm().validate_on_submit():
         return _render(step, CodeForm(formdata=None), status=400)
     result = step.resend()
-    return _render(step, CodeForm(formdata=None), status=200 if result.ok else 429,
+    return _render(step, CodeForm(formdata=None), status=result.status,
                    notice=None if result.ok else result.message, resent=result.ok)
 
 

@@ -16,7 +16,7 @@ from ua_parser import parse
 from .. import accounts, events, mail, passwords
 from ..auth.forms import EmptyForm
 from ..extensions import db
-from ..htmx import redirect_to, render
+from ..htmx import done, redirect_to, render
 from ..models import UserSession
 from ..sessions import SIGNED_IN, end_user_sessions
 from . import bp
@@ -59,7 +59,8 @@ def change_password():
     events.record(user, "password_changed")
     db.session.commit()
     mail.notify(user, "Your password was changed", "password_changed")
-    return render(PAGE, fragment, **settings_context(password_done=msg.PASSWORD_CHANGED))
+    return done(PAGE, fragment, msg.PASSWORD_CHANGED, url_for("settings.account"),
+                **settings_context(password_done=msg.PASSWORD_CHANGED))
 
 
 @bp.post("/sessions/<sid>/sign-out")
@@ -82,7 +83,8 @@ def end_session(sid: str):
             events.record(current_user.id, "session_ended")
         db.session.commit()
         notice = msg.SESSION_ENDED if ended else msg.NO_SUCH_SESSION
-        return render(PAGE, "settings/_sessions.html", **settings_context(sessions_notice=notice))
+        return done(PAGE, "settings/_sessions.html", notice, url_for("settings.account"),
+                    **settings_context(sessions_notice=notice))
     return render(PAGE, "settings/_sessions.html", 422, **settings_context())
 
 
@@ -97,7 +99,8 @@ def end_other_sessions():
     events.record(current_user.id, "other_sessions_ended")
     db.session.commit()
     notice = msg.OTHERS_ENDED.format(count=count)
-    return render(PAGE, "settings/_sessions.html", **settings_context(sessions_notice=notice))
+    return done(PAGE, "settings/_sessions.html", notice, url_for("settings.account"),
+                **settings_context(sessions_notice=notice))
 
 
 def settings_context(**extra) -> dict:

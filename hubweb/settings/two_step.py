@@ -24,13 +24,13 @@ from __future__ import annotations
 import time
 
 import sqlalchemy as sa
-from flask import abort, current_app, session
+from flask import abort, current_app, session, url_for
 from flask_login import current_user, login_required
 
 from .. import events, mail, passwords
 from ..auth.forms import CodeForm, EmptyForm, PhoneForm, ReauthForm
 from ..extensions import db, limiter
-from ..htmx import render
+from ..htmx import done, render
 from ..models import User
 from ..sessions import end_user_sessions
 from ..timeutil import utcnow
@@ -61,6 +61,12 @@ MAX_ACCOUNTS_PER_NUMBER = 5
 
 def _reply(panel: str | None = None, status: int = 200, **context):
     return render(PAGE, FRAGMENT, status, **settings_context(panel=panel, **context))
+
+
+def _done(message: str):
+    """A flow finished: the section for htmx, else 303 to the settings page."""
+    return done(PAGE, FRAGMENT, message, url_for("settings.account"),
+                **settings_context(done=message))
 
 
 def _flow(flow: str) -> None:
@@ -135,7 +141,7 @@ def two_step_phone(flow: str):
     result = smscodes.send_code(current_user, phone, FLOWS[flow])
     if not result.ok:
         form.phone.errors.append(result.message)
-        return _reply("phone", 503 if result.problem.value == "send_failed" else 429,
+        return _reply("phone", result.status,
                       flow=flow, phone_form=form)
     session["two_step"] = {**state, "phone": phone}
     return _code_panel(flow, phone, CodeForm(formdata=None))
@@ -163,7 +169,7 @@ def two_step_resend(flow: str):
         return _reauth_again(flow)
     result = smscodes.send_code(current_user, state["phone"], FLOWS[flow])
     return _code_panel(flow, state["phone"], CodeForm(formdata=None),
-                       status=200 if result.ok else 429,
+                       status=result.status,
                        notice=None if result.ok else result.message, resent=result.ok)
 
 
@@ -186,7 +192,7 @@ def two_step_code(flow: str):
     result = smscodes.check_code(current_user, phone, FLOWS[flow], form.code.data)
     if not result.ok:
         form.code.errors.append(result.message)
-        return _code_panel(flow, phone, form, status=429 if result.wait else 422)
+        return _code_panel(flow, phone, form, status=result.status)
     user = current_user._get_current_object()
     user.sms_phone, user.sms_enabled_at = phone, user.sms_enabled_at or utcnow()
     events.record(user, "sms_enabled" if flow == "sms" else "phone_changed")
@@ -195,7 +201,7 @@ def two_step_code(flow: str):
     subject = ("Two-step verification is on" if flow == "sms"
                else "Your phone number for two-step verification changed")
     mail.notify(user, subject, f"two_step_{flow}", phone=mask_phone(phone))
-    return _reply(done=msg.SMS_ENABLED if flow == "sms" else msg.PHONE_CHANGED)
+    return _done(msg.SMS_ENABLED if flow == "sms" else msg.PHONE_CHANGED)
 
 
 @bp.post("/two-step/cancel")
@@ -216,7 +222,7 @@ def _disable():
     session.pop("two_step", None)
     db.session.commit()
     mail.notify(user, "Two-step verification was turned off", "two_step_disabled")
-    return _reply(done=msg.TWO_STEP_DISABLED)
+    return _done(msg.TWO_STEP_DISABLED)
 
 
 def _disable_app():
@@ -227,7 +233,7 @@ def _disable_app():
     session.pop("two_step", None)
     db.session.commit()
     mail.notify(user, "Your authenticator app was turned off", "app_disabled")
-    return _reply(done=msg.APP_DISABLED)
+    return _done(msg.APP_DISABLED)
 
 
 def _secret_panel(form, status=200, **context):
@@ -269,13 +275,13 @@ def _confirm_app(state, form):
     result = appcodes.confirm_setup(user, form.code.data)
     if not result.ok:
         form.code.errors.append(result.message)
-        return _secret_panel(form, 429 if result.wait else 422)
+        return _secret_panel(form, result.status)
     events.record(user, "app_replaced" if replacing else "app_enabled")
     session.pop("two_step", None)
     db.session.commit()
     mail.notify(user, "An authenticator app was set up for your account", "app_enabled",
                 replacing=replacing)
-    return _reply(done=msg.APP_REPLACED if replacing else msg.APP_ENABLED)
+    return _done(msg.APP_REPLACED if replacing else msg.APP_ENABLED)
 
 
 def _code_panel(flow, phone, form, status=200, **context):

@@ -79,6 +79,11 @@ _TEXT = {
 }
 
 
+_WRONG = frozenset({Problem.WRONG, Problem.TOO_MANY, Problem.REPLAYED, Problem.CLOCK_DRIFT})
+_LIMITS = frozenset({Problem.COOLDOWN, Problem.ACCOUNT_LIMIT, Problem.PHONE_LIMIT,
+                     Problem.THROTTLED})
+
+
 @dataclass(frozen=True)
 class Result:
     """Outcome of :func:`send_code` or :func:`check_code`.
@@ -99,15 +104,33 @@ class Result:
 
     @property
     def message(self) -> str:
-        """The sentence to show the user."""
+        """The sentence to show the user; a wrong code that started a wait says so."""
         if self.problem is None:
             return ""
-        return _TEXT[self.problem].format(
+        text = _TEXT[self.problem].format(
             wait=msg.duration(self.wait),
             minutes=abs(self.drift_minutes),
             unit="minute" if abs(self.drift_minutes) == 1 else "minutes",
             direction="ahead" if self.drift_minutes > 0 else "behind",
         )
+        if self.wait and self.problem in _WRONG:
+            text += " " + msg.THROTTLED.format(wait=msg.duration(self.wait))
+        return text
+
+    @property
+    def status(self) -> int:
+        """The HTTP status for a reply that shows this result.
+
+        200 on success; 503 when the SMS gateway failed; 429 while a limit or
+        the throttle makes the user wait; 422 for a code that is not right.
+        """
+        if self.problem is None:
+            return 200
+        if self.problem is Problem.SEND_FAILED:
+            return 503
+        if self.wait or self.problem in _LIMITS:
+            return 429
+        return 422
 
 
 def sender():
@@ -159,9 +182,9 @@ def _until_free(oldest_counted, now) -> int:
 def send_code(user: User, phone: str, purpose: str) -> Result:
     """Send a new code to ``phone`` for ``purpose``, voiding the user's older codes.
 
-    Commits on success. On a gateway failure everything is rolled back, the
-    error is logged for the operator, and the result says so: the account is
-    left as it was.
+    Commits on success. The SMS goes out before anything is written; on a
+    gateway failure nothing is written, the error is logged for the operator,
+    and the result says so: the account is left as it was.
 
     :param phone: E.164 number.
     :param purpose: one of :data:`PURPOSES`.
@@ -170,23 +193,25 @@ def send_code(user: User, phone: str, purpose: str) -> Result:
     if not limit.ok:
         return limit
     now, code = utcnow(), generate_code()
+    code_hash = hash_code(_key(), code, context=_context(user, phone, purpose))
+    text = code_message(portal=current_app.config["PORTAL_NAME"], code=code,
+                        minutes=LIFETIME // 60, base_url=current_app.config["BASE_URL"])
+    # Send first, write after: a write transaction left open while the gateway
+    # answers (up to its timeout) would hold SQLite's database-wide write lock,
+    # and everyone else's requests would fail with "database is locked".
+    try:
+        sender().send(phone, text)
+    except SmsError as exc:
+        log.error("SMS to %s for user %s failed: %s", mask_phone(phone), user.id, exc)
+        return Result(Problem.SEND_FAILED)  # nothing was written
     db.session.execute(
         sa.update(SmsCode).where(SmsCode.user_id == user.id, SmsCode.used_at.is_(None))
         .values(used_at=now)
     )
     db.session.add(SmsCode(
-        user_id=user.id, phone=phone, purpose=purpose, created_at=now,
-        code_hash=hash_code(_key(), code, context=_context(user, phone, purpose)),
+        user_id=user.id, phone=phone, purpose=purpose, created_at=now, code_hash=code_hash,
         expires_at=now + timedelta(seconds=LIFETIME),
     ))
-    text = code_message(portal=current_app.config["PORTAL_NAME"], code=code,
-                        minutes=LIFETIME // 60, base_url=current_app.config["BASE_URL"])
-    try:
-        sender().send(phone, text)
-    except SmsError as exc:
-        db.session.rollback()
-        log.error("SMS to %s for user %s failed: %s", mask_phone(phone), user.id, exc)
-        return Result(Problem.SEND_FAILED)
     db.session.commit()
     return Result()
 
@@ -225,14 +250,20 @@ def check_code(user: User, phone: str, purpose: str, text: str | None) -> Result
             .values(used_at=now)
         ).rowcount
         if used != 1:
-            db.session.rollback()
+            # A parallel submission used it first. This UPDATE changed nothing, so no
+            # rollback: it would expire every loaded object, among them the session
+            # record that the winner has just deleted, and saving the session would
+            # then fail to reload it (a 500 instead of this answer).
             return Result(Problem.EXPIRED)
         throttle.record_success(user)
         return Result()
+    # The count after this entry, taken before the UPDATE: its ORM synchronisation
+    # already adds 1 to ``row.attempts`` in the session.
+    attempts = row.attempts + 1
     db.session.execute(
         sa.update(SmsCode).where(SmsCode.id == row.id).values(attempts=SmsCode.attempts + 1)
     )
-    return failed(user, Problem.TOO_MANY if row.attempts + 1 >= MAX_ATTEMPTS else Problem.WRONG)
+    return failed(user, Problem.TOO_MANY if attempts >= MAX_ATTEMPTS else Problem.WRONG)
 
 
 def failed(user: User, problem: Problem, drift_minutes: int = 0) -> Result:

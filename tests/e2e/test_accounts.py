@@ -1,0 +1,109 @@
+"""Register, confirm, sign in and out, the half-signed-in state: in Chromium."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from .steps import same_page, sign_in, sign_out
+
+pytestmark = pytest.mark.e2e
+
+
+def test_register_confirm_sign_in_and_out(portal, js):
+    page = portal.page(js)
+    email = portal.new_email()
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/sign-in$"))
+    portal.check(page, "sign-in", "sign-in", main=True)
+    page.get_by_role("link", name="Create an account").click()
+    expect(page.get_by_label("Email address")).to_be_focused()
+    portal.check(page, "register", "register")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill("correct horse battery staple")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text(f"We sent a confirmation link to {email}")
+    portal.check(page, "check your email", "check-email")
+
+    link = portal.link(email)
+    assert re.fullmatch(r"/confirm-email/[\w-]+", link), link
+    portal.check(portal._outbox(), "development outbox", "outbox")
+    page.goto(link)
+    button = page.get_by_role("button", name="Confirm my email address")
+    expect(button).to_be_focused()
+    portal.check(page, "confirm email", "confirm-email")
+    button.click()
+    expect(page).to_have_url(re.compile(r"/sign-in$"))
+    expect(page.get_by_role("status")).to_have_text(
+        "Your email address is confirmed. You can sign in now.")
+
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill("correct horse battery staple")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page).to_have_url(portal.origin + "/")
+    expect(page.get_by_text("You are signed in as")).to_contain_text(email)
+    expect(page.get_by_role("link", name=email)).to_be_visible()
+    portal.check(page, "home", "home")
+    page.get_by_role("link", name=email).click()
+    menu = page.get_by_role("navigation", name="Account")
+    expect(menu.get_by_role("link", name="Manage user account")).to_be_visible()
+    portal.check(page, "home with the account menu open", "account-menu")
+    menu.get_by_role("link", name="Manage user account").click()
+    expect(page).to_have_url(re.compile(r"/settings/account$"))
+    portal.check(page, "settings", "settings-2sv-off")
+
+    sign_out(page, email)
+    page.goto("/settings/account")
+    expect(page).to_have_url(re.compile(r"/sign-in"))
+
+
+def test_wrong_password_is_refused_and_announced(portal, js):
+    acct = portal.account()
+    page = portal.page(js)
+    page.goto("/sign-in")
+    page.get_by_label("Email address").fill(acct.email)
+    page.get_by_label("Password").fill("not my password at all")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text("Incorrect email address or password.")
+    expect(page.get_by_label("Email address")).to_have_value(acct.email)
+    portal.check(page, "sign-in: wrong password")
+
+
+def test_half_signed_in_reaches_only_the_second_step(portal, js):
+    acct = portal.account(sms=True)
+    page = portal.page(js)
+    sign_in(page, acct)
+    expect(page).to_have_url(re.compile(r"/sign-in/verify$"))
+    step = page.locator("#second-step")
+    expect(step).to_contain_text("we sent by text message to")
+    code = step.get_by_label("Verification code")
+    expect(code).to_be_focused()
+    portal.check(page, "second step: SMS", "second-step-sms")
+    for path in ("/settings/account", "/", "/register"):
+        page.goto(path)
+        expect(page).to_have_url(re.compile(r"/sign-in/verify$"))
+    expect(page.get_by_role("link", name=acct.email)).to_have_count(0)
+    with same_page(portal, page, js=False):  # no htmx request to refuse
+        page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/sign-in$"))
+    page.goto("/sign-in/verify")
+    expect(page).to_have_url(re.compile(r"/sign-in$"))
+
+
+def test_sign_in_with_sms(portal, js):
+    acct = portal.account(sms=True)
+    page = portal.page(js)
+    sign_in(page, acct)
+    expect(page).to_have_url(re.compile(r"/sign-in/verify$"))
+    step = page.locator("#second-step")
+    expect(step.get_by_role("button", name="Resend code")).to_be_visible()
+    expect(step.get_by_role("button", name="Use authenticator app")).to_have_count(0)
+    step.get_by_label("Verification code").fill(portal.sms_code(acct.phone))
+    step.get_by_role("button", name="Verify").click()
+    expect(page).to_have_url(portal.origin + "/")
+    expect(page.get_by_role("link", name=acct.email)).to_be_visible()
+    sign_out(page, acct.email)

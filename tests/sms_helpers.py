@@ -1,0 +1,174 @@
+"""Helpers shared by the tests of two-step verification by SMS (issue 3).
+
+They drive the real forms (CSRF token, HTMX header or not) and read what a
+person would read: the development outbox and the pages. Time is frozen with
+time-machine (:class:`Clock`) so that cooldowns, lifetimes and throttles are
+exact; the start instant is given as a POSIX timestamp so that time-machine
+leaves ``TZ`` alone.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from hubweb.extensions import db
+from hubweb.models import SecurityEvent, User
+from hubweb.timeutil import utcnow
+from hubweb.twostep.models import SmsCode
+from tests.conftest import PASSWORD, csrf_token
+
+HX = {"HX-Request": "true"}
+COOKIE = "hubweb_session"  # the session cookie over http (BASE_URL is http)
+PHONE = "+447400123456"
+PHONE_INPUT = "+44 7400 123456"
+MASKED = "+44 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u202256"
+OTHER_PHONE = "+447400654321"
+OTHER_MASKED = "+44 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u202221"
+EMAIL = "alice@example.com"
+
+#: 2025-04-05 13:57:30 UTC: Pacific/Chatham leaves daylight saving time at
+#: 14:00 UTC, inside the five minutes of a code sent at this instant.
+START = datetime(2025, 4, 5, 13, 57, 30, tzinfo=UTC).timestamp()
+
+SMS_ON = "Two-step verification by SMS is <strong>on</strong>"
+SMS_OFF = "Two-step verification is <strong>off</strong>"
+
+
+class Clock:
+    """Frozen time that moves only when told (time-machine, ``tick=False``)."""
+
+    def __init__(self, time_machine, start: float = START):
+        self._tm = time_machine
+        self._tm.move_to(start, tick=False)
+
+    def shift(self, seconds: float) -> None:
+        self._tm.shift(seconds)
+
+
+def text(response) -> str:
+    """The body of a response, entities decoded and runs of white space made one space."""
+    return re.sub(r"\s+", " ", html.unescape(response.get_data(as_text=True)))
+
+
+def token_of(response) -> str:
+    """The CSRF token of the first form in a page or fragment."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))[1]
+
+
+def post(client, path, data=None, *, token, htmx=False):
+    """POST a form with its CSRF token, as htmx or as a plain browser would."""
+    return client.post(path, data={"csrf_token": token, **(data or {})},
+                       headers=HX if htmx else {})
+
+
+def settle(client, response, expect="/settings/account"):
+    """The page a browser ends on after a form: a plain POST that succeeded may
+    answer post/redirect/get (303 to ``expect``, the message flashed there)."""
+    if response.status_code == 303:
+        assert response.headers["Location"] == expect, response.headers["Location"]
+        return client.get(expect)
+    return response
+
+
+def sms_list(outbox, to=None):
+    """The SMS in the development outbox, newest first."""
+    return outbox.messages("sms", to)
+
+
+def code_of(body: str) -> str:
+    """The code from an SMS body: the origin-bound last line ``@host #123456``."""
+    return re.search(r"^@\S+ #(\d{6})\Z", body, re.M)[1]
+
+
+def last_sms_code(outbox, to=None) -> str:
+    """The code in the newest SMS (to ``to``, when given)."""
+    return code_of(sms_list(outbox, to)[0].body)
+
+
+def sign_in_password(client, email=EMAIL, password=PASSWORD, *, htmx=False):
+    """Post the sign-in form; returns the response."""
+    token = csrf_token(client, "/sign-in")
+    return post(client, "/sign-in", {"email": email, "password": password},
+                token=token, htmx=htmx)
+
+
+def start_second_step(client, email=EMAIL):
+    """Right password of an account with SMS 2SV, then open the second step.
+
+    :return: the CSRF token of the half-signed-in session.
+    """
+    r = sign_in_password(client, email)
+    assert r.status_code == 303 and r.headers["Location"] == "/sign-in/verify", r.data
+    page = client.get("/sign-in/verify")
+    assert page.status_code == 200, page.data
+    return token_of(page)
+
+
+def enter_sign_in_code(client, token, code, *, htmx=False):
+    return post(client, "/sign-in/verify", {"code": code}, token=token, htmx=htmx)
+
+
+def sign_in_with_sms(client, outbox, email=EMAIL, phone=PHONE):
+    """A full sign-in through both steps (the send cooldown must have passed)."""
+    token = start_second_step(client, email)
+    r = enter_sign_in_code(client, token, last_sms_code(outbox, phone))
+    assert r.status_code == 303 and r.headers["Location"] == "/", text(r)
+
+
+def enable_sms(client, app, outbox, phone=PHONE_INPUT, *, htmx=True) -> str:
+    """Turn SMS 2SV on through the settings flow for the signed-in ``client``.
+
+    :return: the stored E.164 number.
+    """
+    token = csrf_token(client, "/settings/account")
+    steps = [("start", {}), ("password", {"password": PASSWORD}), ("phone", {"phone": phone})]
+    for step, data in steps:
+        r = post(client, f"/settings/two-step/sms/{step}", data, token=token, htmx=htmx)
+        assert r.status_code == 200, (step, text(r))
+    e164 = sms_list(outbox)[0].recipient
+    r = settle(client, post(client, "/settings/two-step/sms/code",
+                            {"code": last_sms_code(outbox, e164)}, token=token, htmx=htmx))
+    assert r.status_code == 200 and "Two-step verification by SMS is on." in text(r), text(r)
+    return e164
+
+
+def set_sms(app, user_id, phone=PHONE) -> None:
+    """Turn SMS 2SV on directly in the database (a precondition, not the thing tested)."""
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        user.sms_phone, user.sms_enabled_at = phone, utcnow()
+        db.session.commit()
+
+
+def user_row(app, user_id) -> dict:
+    """Every column of the ``users`` row, to compare before and after."""
+    with app.app_context():
+        row = db.session.execute(sa.select(User.__table__).where(User.id == user_id)).one()
+        return dict(row._mapping)
+
+
+def event_kinds(app, user_id) -> list[str]:
+    """The account's security events, oldest first."""
+    with app.app_context():
+        return list(db.session.scalars(
+            sa.select(SecurityEvent.kind).where(SecurityEvent.user_id == user_id)
+            .order_by(SecurityEvent.id)
+        ))
+
+
+def code_rows(app, user_id=None) -> list[dict]:
+    """The ``sms_codes`` rows (of one account, when given), oldest first."""
+    with app.app_context():
+        stmt = sa.select(SmsCode.__table__).order_by(SmsCode.id)
+        if user_id is not None:
+            stmt = stmt.where(SmsCode.user_id == user_id)
+        return [dict(r._mapping) for r in db.session.execute(stmt)]
+
+
+def emails(outbox, subject=None, to=EMAIL) -> list:
+    """Emails to ``to`` (with ``subject``, when given), newest first."""
+    return [m for m in outbox.messages("email", to) if subject is None or m.subject == subject]
