@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pyotp
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, csrf_token
+from conftest import PASSWORD, Clock, csrf_token
+from sms_helpers import last_sms_code, post, token_of  # noqa: F401 - shared
 
 from hubweb.extensions import db
 from hubweb.models import SecurityEvent, User
@@ -36,7 +34,6 @@ EMAIL = "alice@example.com"
 
 #: 2025-06-02 09:00:15 UTC: the middle of a 30-second time step, so a code
 #: computed for "now" stays the current one however long a request takes.
-START = datetime(2025, 6, 2, 9, 0, 15, tzinfo=UTC).timestamp()
 
 
 # --- external tools -----------------------------------------------------------------
@@ -81,18 +78,6 @@ def decode_qr(data_url: str, workdir: Path) -> str:
     return out.removesuffix("\n")
 
 
-class Clock:
-    """Frozen time that moves only when told (time-machine, ``tick=False``)."""
-
-    def __init__(self, time_machine, start: float = START):
-        self._tm = time_machine
-        self._tm.move_to(start, tick=False)
-
-    def now(self) -> float:
-        return time.time()
-
-    def shift(self, seconds: float) -> None:
-        self._tm.shift(seconds)
 
 
 # --- reading HTML -------------------------------------------------------------------
@@ -185,23 +170,12 @@ def page(response) -> Doc:
     return Doc(response.get_data(as_text=True))
 
 
-def token_of(response) -> str:
-    """The CSRF token of the first form in a page or fragment."""
-    return re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))[1]
-
-
 def is_fragment(response) -> bool:
     body = response.get_data(as_text=True)
     return "<html" not in body and "<head" not in body and "<body" not in body
 
 
 # --- driving the forms --------------------------------------------------------------
-
-def post(client, path, data=None, *, token, htmx=False):
-    """POST a form with its CSRF token, as htmx or as a plain browser would."""
-    return client.post(path, data={"csrf_token": token, **(data or {})},
-                       headers=HX if htmx else {})
-
 
 def click(client, response, label, data=None, *, htmx=True):
     """Submit the form of button ``label`` found in ``response`` (or a path to GET).
@@ -217,11 +191,6 @@ def click(client, response, label, data=None, *, htmx=True):
         fields[btn.attrs["name"]] = btn.attrs.get("value", "")
     return client.post(doc.action_of(label), data=fields, headers=HX if htmx else {},
                        follow_redirects=True)
-
-
-def last_sms_code(outbox, to=None) -> str:
-    """The code in the newest SMS: the origin-bound last line ``@host #123456``."""
-    return re.search(r"^@\S+ #(\d{6})\Z", outbox.messages("sms", to)[0].body, re.M)[1]
 
 
 def enable_sms(client, outbox, phone=PHONE_INPUT, password=PASSWORD):

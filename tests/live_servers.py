@@ -28,8 +28,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
-from tests.conftest import PG_ADMIN_URL
+from conftest import PG_ADMIN_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "scale-out-secret-key-shared-by-every-server"

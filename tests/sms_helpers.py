@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from conftest import PASSWORD, csrf_token
 
 from hubweb.extensions import db
 from hubweb.models import SecurityEvent, User
 from hubweb.timeutil import utcnow
 from hubweb.twostep.models import SmsCode
-from tests.conftest import PASSWORD, csrf_token
 
 HX = {"HX-Request": "true"}
 COOKIE = "hubweb_session"  # the session cookie over http (BASE_URL is http)
@@ -32,21 +31,11 @@ EMAIL = "alice@example.com"
 
 #: 2025-04-05 13:57:30 UTC: Pacific/Chatham leaves daylight saving time at
 #: 14:00 UTC, inside the five minutes of a code sent at this instant.
-START = datetime(2025, 4, 5, 13, 57, 30, tzinfo=UTC).timestamp()
 
 SMS_ON = "Two-step verification by SMS is <strong>on</strong>"
 SMS_OFF = "Two-step verification is <strong>off</strong>"
 
 
-class Clock:
-    """Frozen time that moves only when told (time-machine, ``tick=False``)."""
-
-    def __init__(self, time_machine, start: float = START):
-        self._tm = time_machine
-        self._tm.move_to(start, tick=False)
-
-    def shift(self, seconds: float) -> None:
-        self._tm.shift(seconds)
 
 
 def text(response) -> str:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 import time_machine
+from conftest import PASSWORD, Auth, csrf_token, get_user
 from zxcvbn import zxcvbn
 
 from hubweb import create_app, passwords
@@ -24,7 +25,6 @@ from hubweb.auth import flows
 from hubweb.auth import messages as msg
 from hubweb.extensions import db
 from hubweb.models import EmailToken, SecurityEvent, User, UserSession
-from tests.conftest import PASSWORD, Auth, csrf_token, get_user
 
 HX = {"HX-Request": "true"}
 STRONG = "plum tractor violet anchor"

@@ -12,12 +12,12 @@ import re
 import socket
 
 import pytest
+from conftest import PASSWORD, base_config
 from flask import request
 
 from hubweb import create_app
 from hubweb.config import ConfigError
 from hubweb.extensions import db, limiter
-from tests.conftest import PASSWORD, base_config
 
 PG_URL = "postgresql+psycopg://hubweb@db.invalid/hubweb"
 UNAVAILABLE = "The service is briefly unavailable. Try again in a moment."

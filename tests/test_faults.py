@@ -47,9 +47,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
-from tests.conftest import PASSWORD, PG_ADMIN_URL, create_pg_database, drop_pg_database
-from tests.live_servers import (
+from conftest import PASSWORD, PG_ADMIN_URL, create_pg_database, drop_pg_database
+from live_servers import (
     ENCRYPTION_KEYS,
     SECRET_KEY,
     Browser,

@@ -17,9 +17,8 @@ import subprocess
 
 import pytest
 import sqlalchemy as sa
-
-from tests.conftest import PASSWORD, create_pg_database, drop_pg_database
-from tests.live_servers import (
+from conftest import PASSWORD, create_pg_database, drop_pg_database
+from live_servers import (
     REDIS_URL,
     Browser,
     Server,
@@ -91,10 +90,11 @@ def browser():
 
 def make_user(cluster, phone: str | None = None) -> tuple[str, int]:
     """A confirmed account (SMS 2SV on when ``phone`` is given), made as an operator would."""
+    from live_servers import ENCRYPTION_KEYS, SECRET_KEY
+
     from hubweb import accounts, create_app
     from hubweb.extensions import db
     from hubweb.timeutil import utcnow
-    from tests.live_servers import ENCRYPTION_KEYS, SECRET_KEY
 
     email = unique("user-") + "@example.com"
     app = create_app({"DATABASE_URL": cluster["url"], "SECRET_KEY": SECRET_KEY,

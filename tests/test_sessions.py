@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 import time_machine
+from conftest import Auth, csrf_token
 
 from hubweb import sessions
 from hubweb.extensions import db
 from hubweb.models import UserSession
-from tests.conftest import Auth, csrf_token
 
 COOKIE = "hubweb_session"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"

@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from conftest import PASSWORD, Auth, csrf_token, get_user
 
 from hubweb import passwords
 from hubweb.extensions import db
 from hubweb.models import SecurityEvent, UserSession
 from hubweb.sessions import token_hash
 from hubweb.settings import messages as msg
-from tests.conftest import PASSWORD, Auth, csrf_token, get_user
 
 HX = {"HX-Request": "true"}
 NEW_PASSWORD = "granite lantern orbit meadow"

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from app_helpers import (
     EMAIL,
     PHONE,
-    Clock,
     both_on,
     click,
     decode_qr,
@@ -49,10 +48,6 @@ TEST_KEY = "k2pGmHc1bq2Vb0Ij2d3LhS2Jbm0bXy6Vq8n2d3tqPaE="  # conftest's ENCRYPTI
 OLD_KEY = "nTqN6v0yJ1z8mJdJZbJ0m4vVx3yJ9Q2rY7H1s0Lw1cU="
 NEW_KEY = "Zt6kP3s0mQeV9yX1cB7nR2wL5aH8jD4fG0uI6oK3pE8="
 
-
-@pytest.fixture
-def clock(time_machine):
-    return Clock(time_machine)
 
 
 # --- the rule: SMS first ------------------------------------------------------------

@@ -2,7 +2,7 @@
 the clock-drift hint, replay (also under parallel submission, on SQLite and
 PostgreSQL), the shared failure counter and the method selector.
 
-Time is frozen mid-step (:class:`app_helpers.Clock`) and oathtool computes the
+Time is frozen mid-step (:class:`conftest.Clock`) and oathtool computes the
 codes for the frozen instant, so "one step off" is exact.
 """
 
@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from app_helpers import (
     EMAIL,
     PHONE,
-    Clock,
     both_on,
     click,
     enable_sms,
@@ -45,10 +44,6 @@ REPLAYED = "That code was already used. Wait for your app to show a new code."
 APP_PROMPT = "Enter the 6-digit code that your authenticator app shows for this account."
 SMS_PROMPT = "Enter the 6-digit code we sent by text message to"
 
-
-@pytest.fixture
-def clock(time_machine):
-    return Clock(time_machine)
 
 
 @pytest.fixture

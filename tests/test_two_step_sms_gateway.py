@@ -15,11 +15,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
-from hubweb import create_app
-from hubweb.extensions import db, limiter
-from tests.conftest import PASSWORD, _fresh_database, csrf_token
-from tests.sms_helpers import (
+from conftest import PASSWORD, _fresh_database, csrf_token
+from sms_helpers import (
     MASKED,
     PHONE,
     PHONE_INPUT,
@@ -35,6 +32,9 @@ from tests.sms_helpers import (
     token_of,
     user_row,
 )
+
+from hubweb import create_app
+from hubweb.extensions import db, limiter
 
 COULD_NOT_SEND = ("We could not send the text message. Nothing was changed. "
                   "Try again in a few minutes.")

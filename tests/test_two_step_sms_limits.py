@@ -6,22 +6,17 @@ import hashlib
 import logging
 import re
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-
-from hubweb.extensions import db
-from hubweb.models import User
-from hubweb.twostep import smscodes
-from hubweb.twostep.models import SmsCode
-from tests.conftest import PASSWORD, csrf_token
-from tests.sms_helpers import (
+from conftest import CLOCK_START, PASSWORD, csrf_token
+from sms_helpers import (
     EMAIL,
     OTHER_PHONE,
     PHONE,
     PHONE_INPUT,
-    START,
-    Clock,
     code_rows,
     emails,
     enter_sign_in_code,
@@ -36,16 +31,17 @@ from tests.sms_helpers import (
     user_row,
 )
 
+from hubweb.extensions import db
+from hubweb.models import User
+from hubweb.twostep import smscodes
+from hubweb.twostep.models import SmsCode
+
 WRONG = "That code is not right. Check the latest message and try again."
 EXPIRED = "That code has expired or was replaced by a newer one. Send a new code."
 TOO_MANY = "Too many wrong entries for this code. Send a new code."
 FORMAT = "Enter the 6-digit code."
 ALERT_SUBJECT = "Several wrong verification codes were entered"
 
-
-@pytest.fixture
-def clock(time_machine):
-    return Clock(time_machine)
 
 
 @pytest.fixture
@@ -133,9 +129,10 @@ def test_a_code_is_single_use(app, client, alice, outbox, clock):
 def tz(request, monkeypatch):
     monkeypatch.setenv("TZ", request.param)
     time.tzset()
-    offset = {"UTC": 0, "America/Los_Angeles": -7 * 3600, "Asia/Kolkata": 19800,
-              "Pacific/Chatham": 13 * 3600 + 2700}[request.param]
-    assert time.localtime(START).tm_gmtoff == offset  # the zone really is in force
+    at = datetime.fromtimestamp(CLOCK_START, ZoneInfo(request.param))
+    offset = at.utcoffset().total_seconds()
+    assert (request.param == "UTC") == (offset == 0)
+    assert time.localtime(CLOCK_START).tm_gmtoff == offset  # the zone really is in force
     yield request.param
     monkeypatch.undo()
     time.tzset()

@@ -13,24 +13,17 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
-
-from hubweb import create_app
-from hubweb.extensions import db, limiter
-from hubweb.models import User, UserSession
-from hubweb.twostep import smscodes
-from hubweb.twostep.models import SmsCode
-from tests.conftest import (
+from conftest import (
     PG_ADMIN_URL,
     Outbox,
     base_config,
     create_pg_database,
     drop_pg_database,
 )
-from tests.sms_helpers import (
+from flask_migrate import upgrade
+from sms_helpers import (
     COOKIE,
     PHONE,
-    Clock,
     enter_sign_in_code,
     last_sms_code,
     set_sms,
@@ -38,6 +31,12 @@ from tests.sms_helpers import (
     token_of,
     user_row,
 )
+
+from hubweb import create_app
+from hubweb.extensions import db, limiter
+from hubweb.models import User, UserSession
+from hubweb.twostep import smscodes
+from hubweb.twostep.models import SmsCode
 
 RUNS = 20
 HTTP_RUNS = 10
@@ -86,10 +85,6 @@ def race_app(request, tmp_path):
         if url:
             drop_pg_database(url)
 
-
-@pytest.fixture
-def clock(time_machine):
-    return Clock(time_machine)
 
 
 def make_account(app) -> int:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from tests.conftest import PASSWORD, csrf_token
-from tests.sms_helpers import (
+from conftest import PASSWORD, csrf_token
+from sms_helpers import (
     EMAIL,
     MASKED,
     OTHER_MASKED,
@@ -20,7 +19,6 @@ from tests.sms_helpers import (
     PHONE_INPUT,
     SMS_OFF,
     SMS_ON,
-    Clock,
     code_rows,
     emails,
     enable_sms,
@@ -39,10 +37,6 @@ from tests.sms_helpers import (
 SECTION = '<section class="card" id="two-step-verification"'
 BASE = "/settings/two-step"
 
-
-@pytest.fixture
-def clock(time_machine):
-    return Clock(time_machine)
 
 
 @pytest.fixture

@@ -6,17 +6,13 @@ import re
 
 import pytest
 import sqlalchemy as sa
-
-from hubweb.extensions import db
-from hubweb.models import UserSession
-from tests.conftest import PASSWORD, csrf_token
-from tests.sms_helpers import (
+from conftest import PASSWORD, csrf_token
+from sms_helpers import (
     COOKIE,
     EMAIL,
     HX,
     MASKED,
     PHONE,
-    Clock,
     code_of,
     emails,
     enter_sign_in_code,
@@ -32,6 +28,9 @@ from tests.sms_helpers import (
     user_row,
 )
 
+from hubweb.extensions import db
+from hubweb.models import UserSession
+
 NEW_PASSWORD = "tangerine lighthouse ceremony velvet"
 
 #: What a half-signed-in session may reach: the second step (code, "Resend code",
@@ -42,10 +41,6 @@ PENDING_ALLOWED = {"auth.verify", "auth.verify_resend", "auth.verify_method", "a
 DUMMY = {"token": "dummy-token-value", "sid": "dummy-session", "flow": "sms",
          "filename": "style.css"}
 
-
-@pytest.fixture
-def clock(time_machine):
-    return Clock(time_machine)
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import html
 import re
 
 import pytest
+from conftest import PASSWORD, Auth, csrf_token
 from flask import Response
 
 from hubweb import errors, htmx
-from tests.conftest import PASSWORD, Auth, csrf_token
 
 HX = {"HX-Request": "true"}
 
@@ -195,7 +195,7 @@ def test_reset_page_sends_no_referrer(app, client, make_user):
     make_user()
     token = csrf_token(client, "/forgot-password")
     client.post("/forgot-password", data={"email": "alice@example.com", "csrf_token": token})
-    from tests.conftest import Outbox
+    from conftest import Outbox
     link = Outbox(app).last_link(to="alice@example.com")
     reply = client.get(link)
     assert reply.status_code == 200

@@ -40,11 +40,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import PASSWORD, _fresh_database
 from werkzeug.serving import make_server
 
 from hubweb import create_app
 from hubweb.extensions import db
-from tests.conftest import PASSWORD, _fresh_database
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
