@@ -1,0 +1,162 @@
+"""Password recovery: ``/forgot-password`` and ``/reset-password/<token>``.
+
+The reset runs as the steps of :func:`hubweb.auth.flows.reset_steps`: with
+two-step verification on, a code (app or SMS) comes between opening the
+emailed link and choosing the new password. The state of the steps lives in
+the server session, bound to the link's token.
+"""
+
+from __future__ import annotations
+
+from flask import Response, current_app, flash, render_template, request, session, url_for
+
+from .. import accounts, events, mail, passwords, tokens
+from ..extensions import db, limiter
+from ..htmx import redirect_to, render
+from ..sessions import end_user_sessions
+from . import bp, flows
+from . import messages as msg
+from .forms import CodeForm, EmptyForm, ForgotPasswordForm, NewPasswordForm
+from .routes import external_url, form_page, ip_limit
+from .second_step import SecondStep
+
+RESET_SENDS_PER_HOUR = 3
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@limiter.limit(lambda: ip_limit("FORGOT"), methods=["POST"])
+def forgot_password():
+    """Send a reset link; the same page and status whether the email is known."""
+    form = ForgotPasswordForm()
+    if not form.validate_on_submit():
+        return form_page("auth/forgot_password.html", form, request.method == "POST")
+    user = accounts.find_by_email(form.email.data)
+    if user is not None and tokens.count_recent(user, "reset", 3600) < RESET_SENDS_PER_HOUR:
+        try:
+            raw = tokens.issue(user, "reset")
+            mail.send(user.email, "Reset your password", "reset_password", user=user,
+                      link=external_url("auth.reset_password", token=raw))
+            events.record(user, "reset_requested")
+            db.session.commit()
+        except mail.MailError as exc:
+            db.session.rollback()
+            current_app.logger.error("reset mail for user %s failed: %s", user.id, exc)
+    return render_template("auth/check_email.html",
+                           message=msg.RESET_SENT.format(email=form.email.data))
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    """Recovery after the emailed link: the steps of :func:`flows.reset_steps`."""
+    found, problem = tokens.find(token, "reset")
+    if problem is not None:
+        session.pop("reset", None)
+        return _link_problem(problem.value)
+    state = session.get("reset")
+    if not state or state.get("token_id") != found.id:
+        state = session["reset"] = {"token_id": found.id, "done": []}
+    user = found.user
+    step = next(s for s in flows.reset_steps(user) if s not in state["done"])
+    if step == "second_factor":
+        return _no_referrer(_reset_code_step(user, state))
+    form = NewPasswordForm()
+    if not form.validate_on_submit():
+        return _no_referrer(form_page("auth/reset_password.html", form,
+                                  request.method == "POST", step=step))
+    check = passwords.check_policy(form.new_password.data, user.email)
+    if not check.ok:
+        form.new_password.errors.extend(check.problems)
+        return _no_referrer(form_page("auth/reset_password.html", form, True, step=step))
+    if not tokens.consume(found):
+        db.session.rollback()
+        return _link_problem("used")
+    accounts.set_password(user, form.new_password.data)
+    end_user_sessions(user.id)
+    events.record(user, "reset_done")
+    session.end()
+    db.session.commit()
+    mail.notify(user, "Your password was changed", "password_changed")
+    flash(msg.RESET_DONE, "success")
+    return redirect_to(url_for("auth.sign_in"))
+
+
+def _reset_code_step(user, state: dict):
+    """Recovery's second step: a code (app or SMS) between the link and the new password."""
+    step, form = SecondStep(user, state, "recovery"), CodeForm()
+    if request.method == "GET":
+        sent = step.begin()
+        return _reset_code_page(step, form, notice=None if sent.ok else sent.message)
+    if not form.validate_on_submit():
+        return _reset_code_page(step, form, 422)
+    result = step.verify(form.code.data)
+    if not result.ok:
+        form.code.errors.append(result.message)
+        return _reset_code_page(step, form, result.status)
+    state["done"].append("second_factor")
+    session.modified = True
+    db.session.commit()
+    return redirect_to(request.path)
+
+
+def _reset_code_page(step, form, status=200, **context):
+    token_path = url_for("auth.reset_password", token=request.view_args["token"])
+    return render("auth/reset_code.html", "twostep/_second_step.html", status, step=step,
+                  form=form, code_action=token_path, resend_action=token_path + "/resend",
+                  method_action=token_path + "/method", **context)
+
+
+def _reset_second_step(token: str) -> SecondStep | None:
+    """The recovery second step of this browser's reset of ``token``, if any."""
+    found, problem = tokens.find(token, "reset")
+    state = session.get("reset")
+    if problem is not None or not state or state.get("token_id") != found.id:
+        return None
+    if not found.user.two_step_enabled or not EmptyForm().validate_on_submit():
+        return None
+    return SecondStep(found.user, state, "recovery")
+
+
+@bp.post("/reset-password/<token>/resend")
+def reset_password_resend(token: str):
+    """Send a new recovery code by SMS (the send limits apply)."""
+    step = _reset_second_step(token)
+    if step is None:
+        return redirect_to(url_for("auth.reset_password", token=token))
+    result = step.resend()
+    return _no_referrer(_reset_code_page(
+        step, CodeForm(formdata=None), result.status,
+        notice=None if result.ok else result.message, resent=result.ok))
+
+
+@bp.post("/reset-password/<token>/method")
+def reset_password_method(token: str):
+    """Switch method in recovery: "Use SMS" / "Use authenticator app"."""
+    step = _reset_second_step(token)
+    if step is None:
+        return redirect_to(url_for("auth.reset_password", token=token))
+    try:
+        result = step.choose(request.form.get("method", ""))
+    except ValueError:
+        return _no_referrer(_reset_code_page(step, CodeForm(formdata=None), 422,
+                                             notice="Choose the authenticator app or SMS."))
+    return _no_referrer(_reset_code_page(step, CodeForm(formdata=None),
+                                         notice=None if result.ok else result.message))
+
+
+def _link_problem(problem: str):
+    """400 with the reason a reset link cannot be used."""
+    html = render_template("auth/link_problem.html", message=msg.LINK_PROBLEMS[problem])
+    return _no_referrer((html, 400))
+
+
+def _no_referrer(reply):
+    """The reset URL carries the token: never send it on as a Referer.
+
+    :param reply: a :class:`~flask.Response` (kept as is, e.g. a 303) or a
+        ``(body, status)`` tuple or a body.
+    """
+    if isinstance(reply, Response):
+        reply.headers["Referrer-Policy"] = "no-referrer"
+        return reply
+    body, status = reply if isinstance(reply, tuple) else (reply, 200)
+    return body, status, {"Referrer-Policy": "no-referrer"}
