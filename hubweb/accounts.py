@@ -50,8 +50,11 @@ def find_by_email(text: str) -> User | None:
     return db.session.scalar(sa.select(User).where(User.email_key == key))
 
 
-def create_user(email: str, password: str, *, confirmed: bool) -> User:
+def create_user(email: str, password: str, *, confirmed: bool,
+                password_hash: str | None = None) -> User:
     """Create an account after checking the address and the password policy.
+
+    :param password_hash: the hash of ``password`` when the caller made it already.
 
     :raises AccountError: invalid address, address taken, or weak password
         (the message lists the policy's problems). The caller commits.
@@ -65,7 +68,7 @@ def create_user(email: str, password: str, *, confirmed: bool) -> User:
     user = User(
         email=normalized,
         email_key=email_key(normalized),
-        password_hash=passwords.hash_password(password),
+        password_hash=password_hash or passwords.hash_password(password),
         email_confirmed_at=utcnow() if confirmed else None,
     )
     db.session.add(user)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
 from .extensions import client_ip, db
 from .models import SecurityEvent, User
 from .sessions import user_agent
+from .timeutil import utcnow
 
 #: kind -> the sentence shown in "Recent security activity".
 KINDS: dict[str, str] = {
     "account_created": "Account created",
+    "registration_attempted": "Someone tried to create an account with this email",
     "email_confirmed": "Email address confirmed",
     "sign_in": "Signed in",
     "sign_in_failed": "Failed sign-in (wrong password)",
@@ -50,6 +54,16 @@ def record(user: User | int, kind: str) -> SecurityEvent:
     )
     db.session.add(event)
     return event
+
+
+def count_recent(user: User, kind: str, seconds: int) -> int:
+    """How many events of ``kind`` the account had in the last ``seconds``."""
+    since = utcnow() - timedelta(seconds=seconds)
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(SecurityEvent)
+        .where(SecurityEvent.user_id == user.id, SecurityEvent.kind == kind)
+        .where(SecurityEvent.created_at >= since)
+    )
 
 
 def recent(user: User, limit: int = RECENT_LIMIT) -> list[SecurityEvent]:

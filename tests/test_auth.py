@@ -259,7 +259,7 @@ def test_confirmation_link_get_shows_a_button_post_confirms(app, client, outbox)
     # A GET (a mail scanner prefetching the link) confirms nothing.
     assert users(app)[0].email_confirmed_at is None
 
-    done = post(client, link, {})
+    done = post(client, link, {"password": PASSWORD})
     assert done.status_code == 303
     assert done.headers["Location"] == "/sign-in"
     user = users(app)[0]
@@ -273,7 +273,7 @@ def test_confirmation_link_as_htmx_redirects_with_hx_redirect(app, client, outbo
     register(client, "carol@example.com")
     link = outbox.last_link(to="carol@example.com")
     token = csrf_token(client, link)
-    done = client.post(link, data={"csrf_token": token}, headers=HX)
+    done = client.post(link, data={"csrf_token": token, "password": PASSWORD}, headers=HX)
     assert done.status_code == 200
     assert done.headers["HX-Redirect"] == "/sign-in"
     assert "HX-Request" in done.headers["Vary"]
@@ -284,11 +284,11 @@ def test_confirmation_link_works_once(client, outbox):
     register(client, "carol@example.com")
     link = outbox.last_link(to="carol@example.com")
     token = csrf_token(client, link)
-    assert client.post(link, data={"csrf_token": token}).status_code == 303
+    assert client.post(link, data={"csrf_token": token, "password": PASSWORD}).status_code == 303
     again_get = client.get(link)
     assert again_get.status_code == 400
     assert msg.LINK_PROBLEMS["used"] in text(again_get)
-    again_post = client.post(link, data={"csrf_token": token})
+    again_post = client.post(link, data={"csrf_token": token, "password": PASSWORD})
     assert again_post.status_code == 400
     assert msg.LINK_PROBLEMS["used"] in text(again_post)
 
@@ -335,7 +335,7 @@ def test_unconfirmed_sign_in_says_so_and_offers_a_new_link(app, client, outbox):
     old = client.get(first_link)
     assert old.status_code == 400
     assert msg.LINK_PROBLEMS["used"] in text(old)
-    assert post(client, new_link, {}).status_code == 303
+    assert post(client, new_link, {"password": PASSWORD}).status_code == 303
     assert Auth(client).sign_in("carol@example.com").headers["Location"] == "/"
 
 
@@ -785,3 +785,44 @@ def test_reset_link_tampered(client, token):
     assert reply.status_code == 400
     assert msg.LINK_PROBLEMS["invalid"] in text(reply)
     assert reply.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_confirming_needs_the_password_of_the_account(app, client, outbox):
+    register(client, "carol@example.com")
+    link = outbox.last_link(to="carol@example.com")
+    wrong = post(client, link, {"password": "not the password at all"})
+    assert wrong.status_code == 422
+    assert msg.CONFIRM_WRONG_PASSWORD in text(wrong)
+    assert users(app)[0].email_confirmed_at is None
+    assert client.get(link).status_code == 200  # the link is not used up
+
+
+def test_registering_first_cannot_hijack_someone_elses_address(app, outbox):
+    """An attacker registers the victim's address first (pre-hijacking); the
+    victim's own registration must leave the attacker with nothing."""
+    attacker, victim = app.test_client(), app.test_client()
+    register(attacker, "victim@example.com", "attacker chosen passphrase 1")
+    attacker_link = outbox.last_link(to="victim@example.com")
+    register(victim, "victim@example.com", PASSWORD)
+    victim_link = outbox.last_link(to="victim@example.com")
+    assert victim_link != attacker_link
+    # The attacker's link is void; even so, it would need the attacker's password.
+    assert client_get_status(victim, attacker_link) == 400
+    assert post(victim, victim_link, {"password": PASSWORD}).status_code == 303
+    assert Auth(attacker).sign_in("victim@example.com",
+                                  "attacker chosen passphrase 1").status_code == 422
+    assert Auth(victim).sign_in("victim@example.com").headers["Location"] == "/"
+
+
+def client_get_status(client, path) -> int:
+    return client.get(path).status_code
+
+
+@pytest.mark.settings(RATELIMIT_REGISTER="100 per minute")
+def test_taken_email_notices_are_capped_at_three_an_hour(app, client, make_user, outbox):
+    make_user("alice@example.com")
+    for _ in range(5):
+        register(client, "alice@example.com")
+    notices = [m for m in outbox.messages("email", to="alice@example.com")
+               if m.subject == "Someone tried to create an account with your email"]
+    assert len(notices) == 3

@@ -697,7 +697,8 @@ def test_used_link_says_so(app, prefix):
     portal = Portal(app)
     sit, token = _valid_link(portal, prefix)
     reply = portal.post_form(sit.client, prefix + token, new_password=NEW_PASSWORD) \
-        if prefix.startswith("/reset") else portal.post_form(sit.client, prefix + token)
+        if prefix.startswith("/reset") else portal.post_form(sit.client, prefix + token,
+                                                             password=PASSWORD)
     assert reply.status_code == 303
     again = sit.client.get(prefix + token)
     assert again.status_code == 400

@@ -21,6 +21,12 @@ class SignInForm(FlaskForm):
     password = password_field()
 
 
+class ConfirmForm(FlaskForm):
+    """``password``: confirming an address needs the account's password too."""
+
+    password = password_field()
+
+
 class ForgotPasswordForm(FlaskForm):
     """``email``."""
 

@@ -14,6 +14,7 @@ from .. import accounts, events, mail, passwords, tokens
 from ..extensions import db, limiter
 from ..htmx import redirect_to, render
 from ..sessions import end_user_sessions
+from ..timeutil import utcnow
 from . import bp, flows
 from . import messages as msg
 from .forms import CodeForm, EmptyForm, ForgotPasswordForm, NewPasswordForm
@@ -71,6 +72,8 @@ def reset_password(token: str):
         db.session.rollback()
         return _link_problem("used")
     accounts.set_password(user, form.new_password.data)
+    if user.email_confirmed_at is None:  # the emailed link proved the address
+        user.email_confirmed_at = utcnow()
     end_user_sessions(user.id)
     events.record(user, "reset_done")
     session.end()

@@ -21,13 +21,10 @@ from ..sessions import SIGNED_IN
 from ..timeutil import utcnow
 from . import bp, flows
 from . import messages as msg
-from .forms import (
-    EmptyForm,
-    RegisterForm,
-    SignInForm,
-)
+from .forms import ConfirmForm, EmptyForm, RegisterForm, SignInForm
 
 CONFIRM_SENDS_PER_HOUR = 3
+NOTICES_PER_HOUR = 3
 
 
 def ip_limit(name: str) -> str:
@@ -52,14 +49,15 @@ def register():
         check = passwords.check_policy(form.password.data, email)
         if not check.ok:
             raise accounts.AccountError(" ".join(check.problems), field="password")
+        # Hashed whatever follows, so a taken email answers as slowly as a new one.
+        password_hash = passwords.hash_password(form.password.data)
         existing = accounts.find_by_email(email)
         if existing is not None and confirm:
-            # Tell the owner, not the visitor: no account enumeration.
-            mail.notify(existing, "Someone tried to create an account with your email",
-                        "register_existing")
+            _register_again(existing, password_hash)
             return render_template("auth/check_email.html",
                                    message=msg.CHECK_EMAIL_CONFIRM.format(email=email))
-        user = accounts.create_user(email, form.password.data, confirmed=not confirm)
+        user = accounts.create_user(email, form.password.data, confirmed=not confirm,
+                                    password_hash=password_hash)
         events.record(user, "account_created")
         if confirm:
             _send_confirmation(user)
@@ -83,6 +81,28 @@ def register():
     return redirect_to(url_for("auth.sign_in"))
 
 
+def _register_again(user, password_hash: str) -> None:
+    """A registration for an email that has an account; the visitor is told nothing.
+
+    Unconfirmed account: nobody has proved they own the address, so the newest
+    registration wins: its password replaces the old one and a new link (which
+    voids older links) is sent. Whoever registered first therefore cannot
+    keep an account on someone else's address ("pre-hijacking"). Confirmed
+    account: its owner is told, at most :data:`NOTICES_PER_HOUR` times an hour.
+    """
+    if not user.email_confirmed:
+        user.password_hash = password_hash
+        if tokens.count_recent(user, "confirm", 3600) < CONFIRM_SENDS_PER_HOUR:
+            _send_confirmation(user)
+        db.session.commit()
+        return
+    if events.count_recent(user, "registration_attempted", 3600) >= NOTICES_PER_HOUR:
+        return
+    events.record(user, "registration_attempted")
+    db.session.commit()
+    mail.notify(user, "Someone tried to create an account with your email", "register_existing")
+
+
 def _send_confirmation(user) -> None:
     raw = tokens.issue(user, "confirm")
     link = external_url("auth.confirm_email", token=raw)
@@ -90,18 +110,26 @@ def _send_confirmation(user) -> None:
 
 
 @bp.route("/confirm-email/<token>", methods=["GET", "POST"])
+@limiter.limit(lambda: ip_limit("SIGN_IN"), methods=["POST"])
 def confirm_email(token: str):
-    """GET shows a button; POST confirms. Link scanners that prefetch a GET
-    therefore cannot use up the single-use link."""
+    """Confirm the address: the link AND the account's password.
+
+    The link alone is not enough: someone who registered another person's
+    address would otherwise get an account confirmed by its owner's click.
+    GET shows the form, so mail scanners that prefetch links use up nothing.
+    """
     found, problem = tokens.find(token, "confirm")
     if problem is not None:
-        return render_template("auth/link_problem.html",
+        return render_template("auth/link_problem.html", confirm=True,
                                message=msg.LINK_PROBLEMS[problem.value]), 400
-    form = EmptyForm()
+    form = ConfirmForm()
     if not form.validate_on_submit():
-        return render_template("auth/confirm_email.html", form=form)
+        return form_page("auth/confirm_email.html", form, request.method == "POST")
+    user = found.user
+    if not passwords.verify_password(user.password_hash, form.password.data):
+        form.password.errors.append(msg.CONFIRM_WRONG_PASSWORD)
+        return form_page("auth/confirm_email.html", form, True)
     if tokens.consume(found):
-        user = found.user
         if not user.email_confirmed:
             user.email_confirmed_at = utcnow()
             events.record(user, "email_confirmed")
