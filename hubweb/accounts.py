@@ -80,3 +80,4 @@ def set_password(user: User, password: str) -> None:
     """Store a new password hash and its time. The caller ends sessions and commits."""
     user.password_hash = passwords.hash_password(password)
     user.password_changed_at = utcnow()
+    user.password_failures = 0  # a new password ends a sign-in lock

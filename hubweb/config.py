@@ -53,6 +53,9 @@ DEFAULTS: dict[str, object] = {
     "TOTP_ISSUER": "Business Hub",
     "PHONE_DEFAULT_REGION": None,
     "REQUIRE_EMAIL_CONFIRMATION": True,
+    # The console backends publish every email and SMS at /dev/outbox: with an
+    # https BASE_URL (a real deployment) they are refused unless this is true.
+    "ALLOW_CONSOLE_BACKENDS": False,
     "PORTAL_NAME": "Business Hub",
     # Argon2id parameters; None means argon2-cffi's defaults (RFC 9106 low-memory).
     "ARGON2_TIME_COST": None,
@@ -186,7 +189,9 @@ def validate(cfg) -> None:
     cfg["ENCRYPTION_KEYS"] = keys
     _validate_region(cfg)
     _validate_backends(cfg)
-    for name in ("REQUIRE_EMAIL_CONFIRMATION", "MAIL_USE_TLS", "MAIL_USE_SSL"):
+    _validate_console(cfg)
+    for name in ("REQUIRE_EMAIL_CONFIRMATION", "MAIL_USE_TLS", "MAIL_USE_SSL",
+                 "ALLOW_CONSOLE_BACKENDS"):
         if not isinstance(cfg[name], bool):
             raise ConfigError(f"HUBWEB_{name} must be true or false; got {cfg[name]!r}")
     port = cfg["MAIL_PORT"]
@@ -275,6 +280,25 @@ def _validate_limiter(cfg) -> None:
             # in a shared Redis.
             options.setdefault("key_prefix", f"LIMITS:{prefix}")
     cfg["RATELIMIT_STORAGE_OPTIONS"] = options
+
+
+def _validate_console(cfg) -> None:
+    """Refuse the development backends on what looks like a real deployment.
+
+    The ``console`` mail and SMS backends show every message, reset links and
+    codes included, on the development outbox page to anyone: with an https
+    ``BASE_URL`` that would hand out every second factor.
+    """
+    console = [n for n in ("MAIL_BACKEND", "SMS_BACKEND") if cfg[n] == "console"]
+    https = str(cfg["BASE_URL"]).startswith("https://")
+    if console and https and cfg["ALLOW_CONSOLE_BACKENDS"] is not True:
+        names = " and ".join(f"HUBWEB_{n}=console" for n in console)
+        raise ConfigError(
+            f"{names} publishes every message (reset links, SMS codes) on the development "
+            "outbox page; refused with an https HUBWEB_BASE_URL. Configure "
+            "HUBWEB_MAIL_BACKEND=smtp and HUBWEB_SMS_BACKEND=http or twilio, or set "
+            "HUBWEB_ALLOW_CONSOLE_BACKENDS=true for a demonstration."
+        )
 
 
 def _validate_region(cfg) -> None:

@@ -33,6 +33,8 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Consecutive wrong passwords at sign-in (hubweb.auth.flows.check_password).
+    password_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     # Two-step verification by SMS: the E.164 number, and when it was turned on.
     sms_phone: Mapped[str | None] = mapped_column(sa.String(16), index=True)
     sms_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

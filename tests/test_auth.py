@@ -760,7 +760,7 @@ def test_reset_validation_keeps_the_link_usable(app, client, make_user, outbox,
     assert reset(client, link).status_code == 303
 
 
-@pytest.mark.settings(BASE_URL="https://portal.example.com")
+@pytest.mark.settings(BASE_URL="https://portal.example.com", ALLOW_CONSOLE_BACKENDS=True)
 def test_reset_link_is_built_from_base_url_not_host(app, make_user, outbox):
     make_user()
     client = app.test_client()
@@ -826,3 +826,42 @@ def test_taken_email_notices_are_capped_at_three_an_hour(app, client, make_user,
     notices = [m for m in outbox.messages("email", to="alice@example.com")
                if m.subject == "Someone tried to create an account with your email"]
     assert len(notices) == 3
+
+
+def test_wrong_passwords_are_counted_per_account_and_lock_at_100(app, client, make_user, outbox):
+    """NIST SP 800-63B 5.2.2: at most 100 consecutive failures per account, across IPs."""
+    from hubweb.auth import flows
+
+    uid = make_user()
+    with app.test_request_context():
+        for _ in range(flows.LOCK_AFTER - 1):
+            assert flows.check_password("alice@example.com", "wrong password here") is None
+    subjects = [m.subject for m in outbox.messages("email", to="alice@example.com")]
+    assert subjects == ["Several failed sign-ins to your account"]  # at 10
+    # The 100th wrong password locks; then even the right one gets the generic reply.
+    assert Auth(client).sign_in(password="wrong password here").status_code == 422
+    locked = Auth(client).sign_in()
+    assert locked.status_code == 422
+    assert msg.BAD_CREDENTIALS in text(locked)
+    assert outbox.messages("email", to="alice@example.com")[0].subject == (
+        "Sign-in to your account is locked")
+    assert get_user(app, uid).password_failures == flows.LOCK_AFTER + 1
+    # A password reset unlocks.
+    forgot = post(client, "/forgot-password", {"email": "alice@example.com"},
+                  page="/forgot-password")
+    assert forgot.status_code == 200
+    link = outbox.last_link(to="alice@example.com")
+    assert post(client, link, {"new_password": "a new and different passphrase"},
+                page=link).status_code == 303
+    assert get_user(app, uid).password_failures == 0
+    assert Auth(client).sign_in(
+        password="a new and different passphrase").headers["Location"] == "/"
+
+
+def test_a_right_password_resets_the_count(app, client, make_user):
+    uid = make_user()
+    for _ in range(3):
+        Auth(client).sign_in(password="wrong password here")
+    assert get_user(app, uid).password_failures == 3
+    assert Auth(client).sign_in().headers["Location"] == "/"
+    assert get_user(app, uid).password_failures == 0

@@ -104,9 +104,22 @@ def test_twilio_backend_names_every_missing_credential(tmp_path):
 
 def test_good_values_are_accepted_and_normalised(tmp_path):
     app = make(tmp_path, PHONE_DEFAULT_REGION="gb", ENCRYPTION_KEYS=GOOD_KEY,
-               BASE_URL="https://portal.example.com", TOTP_ISSUER="Acme Corp")
+               BASE_URL="https://portal.example.com", TOTP_ISSUER="Acme Corp",
+               ALLOW_CONSOLE_BACKENDS=True)
     assert app.config["PHONE_DEFAULT_REGION"] == "GB"
     assert app.config["ENCRYPTION_KEYS"] == [GOOD_KEY]
+
+
+@pytest.mark.parametrize("backend", ["MAIL_BACKEND", "SMS_BACKEND"])
+def test_console_backends_are_refused_on_an_https_deployment(tmp_path, backend):
+    real = {"MAIL_BACKEND": "smtp", "SMS_BACKEND": "http",
+            "SMS_HTTP_URL": "https://gateway.example/sms"}
+    settings = {**real, backend: "console", "BASE_URL": "https://portal.example.com"}
+    with pytest.raises(ConfigError, match=f"HUBWEB_{backend}=console"):
+        make(tmp_path, **settings)
+    assert make(tmp_path, **settings, ALLOW_CONSOLE_BACKENDS=True)
+    assert make(tmp_path, **real, BASE_URL="https://portal.example.com")
+    assert make(tmp_path, **{**settings, "BASE_URL": "http://127.0.0.1:5000"})
 
 
 def test_bad_issuer_from_the_environment_stops_the_start(tmp_path, monkeypatch):
@@ -125,6 +138,7 @@ def test_environment_is_read(tmp_path, monkeypatch):
     monkeypatch.setenv("HUBWEB_MAIL_USE_TLS", "true")
     monkeypatch.setenv("HUBWEB_PHONE_DEFAULT_REGION", "GB")
     monkeypatch.setenv("HUBWEB_BASE_URL", "https://hub.example.com")
+    monkeypatch.setenv("HUBWEB_ALLOW_CONSOLE_BACKENDS", "true")
     app = make(tmp_path)
     cfg = app.config
     assert cfg["TOTP_ISSUER"] == "Acme"

@@ -76,7 +76,8 @@ def test_sms_text_names_portal_code_lifetime_and_ends_with_the_origin_bound_line
     assert last == f"@127.0.0.1 #{code}"
 
 
-@pytest.mark.settings(BASE_URL="https://hub.example.org:8443", PORTAL_NAME="Acme Hub")
+@pytest.mark.settings(BASE_URL="https://hub.example.org:8443", PORTAL_NAME="Acme Hub",
+                      ALLOW_CONSOLE_BACKENDS=True)
 def test_origin_bound_line_uses_the_host_of_base_url(app, client, alice, outbox, clock):
     start_second_step(client)
     body = sms_list(outbox)[0].body

@@ -233,7 +233,7 @@ def test_sign_in_sets_an_httponly_lax_cookie(client, make_user):
     assert not any(a.startswith(("expires=", "max-age=")) for a in attrs)  # browser session
 
 
-@pytest.mark.settings(BASE_URL="https://portal.example.com")
+@pytest.mark.settings(BASE_URL="https://portal.example.com", ALLOW_CONSOLE_BACKENDS=True)
 def test_https_base_url_uses_a_host_prefixed_secure_cookie(app, make_user):
     make_user()
     client = app.test_client()

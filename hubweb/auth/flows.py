@@ -10,13 +10,19 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import current_app, session, url_for
 
-from .. import events, passwords
+from .. import events, mail, passwords
 from ..accounts import find_by_email
 from ..extensions import db
 from ..models import User
 from ..sessions import PENDING, SIGNED_IN
+
+#: Consecutive wrong passwords before the owner is emailed, and before the
+#: account takes no password until reset (NIST SP 800-63B 5.2.2: at most 100).
+ALERT_AFTER = 10
+LOCK_AFTER = 100
 
 
 def check_password(email: str, password: str) -> User | None:
@@ -24,17 +30,40 @@ def check_password(email: str, password: str) -> User | None:
 
     Unknown emails are checked against a dummy hash so both failures take
     about the same time; a right password made with old argon2 parameters is
-    rehashed. A wrong password for a known account is recorded as an event.
+    rehashed. A wrong password for a known account is recorded as an event
+    and counted: after :data:`LOCK_AFTER` (100) in a row the account takes no
+    password at all until it is reset (NIST SP 800-63B section 5.2.2), with
+    the same message as a wrong password so the lock reveals nothing. The
+    owner is emailed at :data:`ALERT_AFTER` (10) and at the lock.
     """
     user = find_by_email(email)
-    if not passwords.verify_password(user.password_hash if user else None, password):
-        if user is not None:
-            events.record(user, "sign_in_failed")
-            db.session.commit()
+    right = passwords.verify_password(user.password_hash if user else None, password)
+    if user is None:
+        return None
+    if not right or user.password_failures >= LOCK_AFTER:
+        _count_wrong_password(user)
         return None
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
+    if user.password_failures:
+        db.session.execute(sa.update(User).where(User.id == user.id).values(password_failures=0))
     return user
+
+
+def _count_wrong_password(user: User) -> None:
+    db.session.execute(
+        sa.update(User).where(User.id == user.id)
+        .values(password_failures=User.password_failures + 1)
+    )
+    count = db.session.scalar(sa.select(User.password_failures).where(User.id == user.id))
+    events.record(user, "sign_in_failed")
+    db.session.commit()
+    if count == ALERT_AFTER:
+        mail.notify(user, "Several failed sign-ins to your account", "password_failures",
+                    count=count, locked=False)
+    elif count == LOCK_AFTER:
+        mail.notify(user, "Sign-in to your account is locked", "password_failures",
+                    count=count, locked=True)
 
 
 def may_sign_in(user: User) -> bool:
