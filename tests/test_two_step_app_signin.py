@@ -39,7 +39,7 @@ from hubweb.twostep import appcodes
 from hubweb.twostep.keys import new_secret
 from hubweb.twostep.smscodes import Problem
 
-WRONG = "That code is not right. Check the latest message and try again."
+WRONG = "That code is not right. Check it and try again."
 REPLAYED = "That code was already used. Wait for your app to show a new code."
 APP_PROMPT = "Enter the 6-digit code that your authenticator app shows for this account."
 SMS_PROMPT = "Enter the 6-digit code we sent by text message to"

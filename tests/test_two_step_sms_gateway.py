@@ -184,7 +184,7 @@ def test_sign_in_step_says_could_not_send_and_resend_works_later(app, client, ma
     page = client.get("/sign-in/verify")
     assert page.status_code == 200
     assert COULD_NOT_SEND in text(page) and MASKED in text(page)
-    assert ">Resend code</button>" in text(page)
+    assert ">Send code</button>" in text(page)
     assert code_rows(app) == []
     token = token_of(page)
     r = post(client, "/sign-in/verify/resend", token=token)

@@ -36,7 +36,7 @@ from hubweb.models import User
 from hubweb.twostep import smscodes
 from hubweb.twostep.models import SmsCode
 
-WRONG = "That code is not right. Check the latest message and try again."
+WRONG = "That code is not right. Check it and try again."
 EXPIRED = "That code has expired or was replaced by a newer one. Send a new code."
 TOO_MANY = "Too many wrong entries for this code. Send a new code."
 FORMAT = "Enter the 6-digit code."

@@ -186,7 +186,7 @@ def test_right_code_makes_a_full_session_under_a_new_cookie(app, client, alice, 
     code = last_sms_code(outbox)
     r = enter_sign_in_code(client, token, other_code(code), htmx=htmx)
     assert r.status_code == 422
-    assert "That code is not right. Check the latest message and try again." in text(r)
+    assert "That code is not right. Check it and try again." in text(r)
     assert client.get_cookie(COOKIE).value == pending_cookie
     r = enter_sign_in_code(client, token, code, htmx=htmx)
     if htmx:

@@ -50,6 +50,11 @@ class SecondStep:
         return self.begin()
 
     @property
+    def sms_sent(self) -> bool:
+        """True once an SMS code was sent for this step (so one may be waiting)."""
+        return bool(self.state.get("sms_sent"))
+
+    @property
     def masked_phone(self) -> str:
         """The user's number with only the last digits visible."""
         return mask_phone(self.user.sms_phone)

@@ -1,7 +1,7 @@
 """User-facing messages of two-step verification, in one place."""
 
 CODE_FORMAT = "Enter the 6-digit code."
-CODE_WRONG = "That code is not right. Check the latest message and try again."
+CODE_WRONG = "That code is not right. Check it and try again."
 CODE_EXPIRED = "That code has expired or was replaced by a newer one. Send a new code."
 CODE_TOO_MANY = "Too many wrong entries for this code. Send a new code."
 CODE_REPLAYED = "That code was already used. Wait for your app to show a new code."

@@ -97,7 +97,7 @@ def enter_wrong_code(portal: Portal, page: Page, scope, right: str, state: str) 
     described = field.get_attribute("aria-describedby") or ""
     error = page.locator(f"#{described.split()[-1]}")
     expect(error).to_have_attribute("role", "alert")
-    expect(error).to_have_text("That code is not right. Check the latest message and try again.")
+    expect(error).to_have_text("That code is not right. Check it and try again.")
     expect(field).to_be_focused()
     portal.check(page, f"{state}: wrong code")
 
