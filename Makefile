@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
+PORT ?= 5000
 
-.PHONY: run test lint format migrate check-vendored system-deps clean screenshots
+.PHONY: run test lint format migrate check-vendored system-deps clean screenshots bench load
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,7 +21,7 @@ $(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(BIN)/flask db upgrade
 	HUBWEB_MAIL_BACKEND=console HUBWEB_SMS_BACKEND=console \
-		$(BIN)/flask run --host 127.0.0.1 --port 5000
+		$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 ## test: lint, then the whole test suite twice: on SQLite, then on PostgreSQL and
 ## Redis (127.0.0.1:5432 and :6379, see tests/conftest.py; `.ci/run` starts them).
@@ -63,3 +64,18 @@ clean:
 ## artifacts/screenshots (git-ignored).
 screenshots: $(STAMP)
 	HUBWEB_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/e2e
+
+## bench: the five performance figures of issue 6 (sign-in overhead, page cost, HTMX
+## payload, scale to 1M accounts, worker memory): a table on stdout and
+## bench/results.json, about 6 minutes. BENCH_QUICK=1 for a short run. Needs
+## PostgreSQL and Redis (started when down) and wrk (installed when missing).
+bench: $(STAMP)
+	bash bench/services.sh --wrk
+	$(BIN)/python -m bench.run
+
+## load: 200 users for 60 s (locust) against two gunicorn servers on PostgreSQL and
+## Redis: sign-in with 2SV, settings, SMS set-up, recovery; checks for 5xx and lost
+## writes, reports p50/p99 (bench/load_results.json). LOAD_USERS, LOAD_SECONDS override.
+load: $(STAMP)
+	bash bench/services.sh
+	$(BIN)/python -m bench.load
