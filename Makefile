@@ -67,7 +67,7 @@ screenshots: $(STAMP)
 
 ## bench: the five performance figures of issue 6 (sign-in overhead, page cost, HTMX
 ## payload, scale to 1M accounts, worker memory): a table on stdout and
-## bench/results.json, about 6 minutes. BENCH_QUICK=1 for a short run. Needs
+## bench/results.json, about 4 minutes. BENCH_QUICK=1 for a short run. Needs
 ## PostgreSQL and Redis (started when down) and wrk (installed when missing).
 bench: $(STAMP)
 	bash bench/services.sh --wrk
@@ -75,7 +75,8 @@ bench: $(STAMP)
 
 ## load: 200 users for 60 s (locust) against two gunicorn servers on PostgreSQL and
 ## Redis: sign-in with 2SV, settings, SMS set-up, recovery; checks for 5xx and lost
-## writes, reports p50/p99 (bench/load_results.json). LOAD_USERS, LOAD_SECONDS override.
+## writes, reports p50/p99 (bench/load_results.json), about 2 minutes. Overrides:
+## LOAD_USERS, LOAD_SECONDS, LOAD_ARGON2=default|cheap, LOAD_THINK=3,8 (seconds).
 load: $(STAMP)
 	bash bench/services.sh
 	$(BIN)/python -m bench.load
