@@ -9,10 +9,10 @@ PORT ?= 5000
 
 .PHONY: run test lint format migrate check-vendored system-deps clean screenshots bench load
 
-$(BIN)/python:
+$(VENV)/pyvenv.cfg:
 	$(PY) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
+$(STAMP): $(VENV)/pyvenv.cfg requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)

@@ -76,13 +76,14 @@ def after_password(user: User) -> str:
 
     A fresh session id is issued (no fixation). With two-step verification on,
     the session is only half signed in (``pending``): it reaches nothing but
-    the second step until :func:`after_second_step`.
+    the second step until :func:`after_second_step`. Nothing is committed
+    here: saving the new session commits it together with the pending changes
+    (event, rehash, used code), in one transaction at the end of the request.
     """
     target = safe_next(session.get("next"))
     if user.two_step_enabled:
         session.start(user, PENDING)
         session["next"] = target
-        db.session.commit()
         return url_for("auth.verify")
     return _signed_in(user, target)
 
@@ -94,8 +95,7 @@ def after_second_step(user: User) -> str:
 
 def _signed_in(user: User, target: str) -> str:
     session.start(user, SIGNED_IN)
-    events.record(user, "sign_in")
-    db.session.commit()
+    events.record(user, "sign_in")  # committed with the session row, see above
     return target
 
 
