@@ -49,10 +49,13 @@ check-vendored:
 		|| (echo "static/htmx.min.js does not match static/VENDORED" && exit 1)
 
 ## system-deps: Debian packages the tests use (oathtool, zbar, rsvg-convert, Chromium, npm)
+# Each command, and the Debian package that brings it when it is missing
+# (npm often comes with a nodejs package already; then nothing is installed).
 system-deps:
 	@missing=""; \
-	for p in oathtool zbar-tools librsvg2-bin chromium npm; do \
-		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for pair in oathtool:oathtool zbarimg:zbar-tools rsvg-convert:librsvg2-bin \
+			chromium:chromium npm:npm; do \
+		command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
