@@ -56,13 +56,20 @@ def test_sms_set_up_with_the_keyboard_alone(portal):
         pytest.fail("Tab never reached the 'Set up' button")
     page.keyboard.press("Enter")
     section = two_step(page)
+    # Each wait for network idle is the moment a person takes to read the new
+    # panel: htmx wires a swapped-in form in the same task that settles the
+    # swap, and a keyboard typing within milliseconds of the focus on a loaded
+    # machine can beat it (the form would then be posted without htmx).
     expect(section.get_by_label("Enter your current password")).to_be_focused()
+    page.wait_for_load_state("networkidle")
     page.keyboard.type(acct.password)
     page.keyboard.press("Enter")
     expect(section.get_by_label("Mobile phone number")).to_be_focused()
+    page.wait_for_load_state("networkidle")
     page.keyboard.type(acct.phone_input)
     page.keyboard.press("Enter")
     expect(section.get_by_label("Verification code")).to_be_focused()
+    page.wait_for_load_state("networkidle")
     page.keyboard.type(portal.sms_code(acct.phone))
     page.keyboard.press("Enter")
     expect_done(page, "Two-step verification by SMS is on.")
