@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 PORT ?= 5000
 
-.PHONY: run test lint format migrate check-vendored system-deps clean screenshots bench load
+.PHONY: run test lint format migrate check-vendored system-deps clean screenshots bench load faults
 
 $(VENV)/pyvenv.cfg:
 	$(PY) -m venv $(VENV)
@@ -83,3 +83,10 @@ bench: $(STAMP)
 load: $(STAMP)
 	bash bench/services.sh
 	$(BIN)/python -m bench.load
+
+## faults: the fault runs alone (also part of make test): PostgreSQL restarted and
+## cut off under traffic, Redis down (fail open and closed), SMS gateway and SMTP
+## server down or hanging; then two servers sharing one PostgreSQL and Redis.
+faults: $(STAMP)
+	bash bench/services.sh
+	$(BIN)/python -m pytest -v tests/test_faults.py tests/test_scale_out.py
