@@ -119,7 +119,7 @@ def load(app, overrides: dict | None) -> None:
     """Fill ``app.config``: defaults, then ``HUBWEB_*``, then ``overrides``.
 
     Secrets not given are generated once into the instance folder, so that a
-    restart keeps sessions and encrypted TOTP keys valid.
+    restart keeps CSRF tokens, pending SMS codes and encrypted TOTP keys valid.
     """
     app.config.update(DEFAULTS)
     app.config.from_prefixed_env("HUBWEB")
@@ -146,8 +146,6 @@ def load(app, overrides: dict | None) -> None:
         instance.mkdir(parents=True, exist_ok=True)
         cfg["DATABASE_URL"] = f"sqlite:///{instance / 'hubweb.sqlite3'}"
     cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
-    # Flask-Mail and Flask-Limiter read their own names.
-    cfg["MAIL_SUPPRESS_SEND"] = cfg["MAIL_BACKEND"] != "smtp"
 
 
 def validate(cfg) -> None:
