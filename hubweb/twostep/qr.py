@@ -6,7 +6,6 @@ import base64
 
 import qrcode
 import qrcode.constants
-import qrcode.image.svg
 
 # The same ElementTree module qrcode builds with (lxml when installed).
 from qrcode.compat.etree import ET
@@ -24,9 +23,10 @@ def qr_svg(uri: str, *, aria_label: str = DEFAULT_LABEL, module_px: int = MODULE
 
     Error correction level M (about 15 % recovery), a quiet zone of
     :data:`BORDER` modules, black modules on an opaque white rectangle, and an
-    explicit size in px (``module_px`` per module) instead of the ``mm`` that
-    qrcode's SVG factory writes. No XML declaration, so it can be inlined in
-    HTML; it carries ``role="img"`` and ``aria-label``.
+    explicit size in px (``module_px`` per module). qrcode computes the
+    modules; the SVG is drawn here, with one rectangle per run of dark
+    modules. No XML declaration, so it can be inlined in HTML; it carries
+    ``role="img"`` and ``aria-label``.
 
     :param uri: the text to encode, usually from ``otpauth_uri``.
     :param aria_label: the accessible name of the image.
@@ -37,27 +37,42 @@ def qr_svg(uri: str, *, aria_label: str = DEFAULT_LABEL, module_px: int = MODULE
     """
     if module_px < MIN_MODULE_PX:
         raise ValueError(f"module_px must be at least {MIN_MODULE_PX}")
-    qr = qrcode.QRCode(
-        error_correction=qrcode.constants.ERROR_CORRECT_M,
-        border=BORDER,
-        # box_size 10 is one viewBox unit per module in qrcode's SVG factories.
-        box_size=10,
-        image_factory=qrcode.image.svg.SvgPathFillImage,
-    )
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=BORDER)
     qr.add_data(uri)
     qr.make(fit=True)
-    svg = qr.make_image().get_image()
-
-    side = (qr.modules_count + 2 * BORDER) * module_px
-    svg.set("width", f"{side}px")
-    svg.set("height", f"{side}px")
-    svg.set("role", "img")
-    svg.set("aria-label", aria_label)
-    svg.set("shape-rendering", "crispEdges")
-    for path in svg.iter("path"):
-        # A fixed id would repeat if two codes were on one page.
-        path.attrib.pop("id", None)
+    matrix = qr.get_matrix()  # rows of booleans, quiet zone included
+    size = len(matrix)
+    side = size * module_px
+    svg = ET.Element("svg", {
+        "xmlns": "http://www.w3.org/2000/svg", "viewBox": f"0 0 {size} {size}",
+        "width": f"{side}px", "height": f"{side}px", "role": "img",
+        "aria-label": aria_label, "shape-rendering": "crispEdges",
+    })
+    ET.SubElement(svg, "rect", {"fill": "white", "x": "0", "y": "0",
+                                "width": "100%", "height": "100%"})
+    ET.SubElement(svg, "path", {"fill": "black", "d": _runs_path(matrix)})
     return ET.tostring(svg, encoding="unicode")
+
+
+def _runs_path(matrix: list[list[bool]]) -> str:
+    """SVG path data drawing each horizontal run of dark modules as one rectangle.
+
+    qrcode's own SVG factories draw every module separately; runs make the
+    path about four times shorter, which matters in an htmx fragment.
+    """
+    parts = []
+    for y, row in enumerate(matrix):
+        x = 0
+        while x < len(row):
+            if not row[x]:
+                x += 1
+                continue
+            end = x
+            while end < len(row) and row[end]:
+                end += 1
+            parts.append(f"M{x},{y}h{end - x}v1h-{end - x}z")
+            x = end
+    return "".join(parts)
 
 
 def qr_data_url(uri: str) -> str:
