@@ -11,17 +11,14 @@ oathtool is then given the frozen instant (``-N @<unix time>``).
 from __future__ import annotations
 
 import base64
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pyotp
-import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, Clock, csrf_token
+from conftest import PASSWORD, Clock, csrf_token, require_tools
 from sms_helpers import last_sms_code, post, token_of  # noqa: F401 - shared
 
 from hubweb.extensions import db
@@ -38,15 +35,6 @@ EMAIL = "alice@example.com"
 
 # --- external tools -----------------------------------------------------------------
 
-def require_tools(*names: str) -> None:
-    """Skip when Debian tools are missing, except on CI where that is a failure."""
-    missing = [n for n in names if shutil.which(n) is None]
-    if missing:
-        reason = (f"{', '.join(missing)} not installed "
-                  "(apt-get install -y oathtool zbar-tools librsvg2-bin)")
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 def oath(secret: str, at: float | None = None) -> str:

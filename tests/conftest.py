@@ -53,10 +53,28 @@ def base_config(tmp_path, db_file) -> dict:
     return config
 
 
+def skip_or_fail(reason: str) -> None:
+    """Skip the test, except under ``CI=true``, where a missing tool is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def require_tools(*names: str) -> None:
+    """Skip (fail under CI) when command-line tools the test uses are missing."""
+    missing = [n for n in names if shutil.which(n) is None]
+    if missing:
+        skip_or_fail(f"{', '.join(missing)} not installed (make system-deps installs them)")
+
+
 def create_pg_database() -> str:
-    """Create an empty throwaway PostgreSQL database; return its URL."""
+    """Create an empty throwaway PostgreSQL database; return its URL.
+
+    :raises sqlalchemy.exc.OperationalError: when PostgreSQL is unreachable.
+    """
     name = f"hubweb_t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
+                             connect_args={"connect_timeout": 3})
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
@@ -70,6 +88,18 @@ def drop_pg_database(url: str) -> None:
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def pg_database():
+    """A throwaway PostgreSQL database's URL, dropped at teardown; skips (fails
+    under CI) when PostgreSQL is unreachable."""
+    try:
+        url = create_pg_database()
+    except sa.exc.OperationalError as exc:
+        skip_or_fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc.orig}")
+    yield url
+    drop_pg_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,6 @@ difference is a migration someone forgot to write.
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -19,10 +17,6 @@ from flask_migrate import downgrade, upgrade
 
 from hubweb import create_app
 from hubweb.extensions import db
-
-PG_ADMIN_URL = os.environ.get(
-    "HUBWEB_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 
 
 @pytest.fixture(autouse=True)
@@ -97,29 +91,6 @@ def test_single_head(tmp_path):
     with app.app_context():
         config = app.extensions["migrate"].migrate.get_config()
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
-
-
-@pytest.fixture
-def pg_database():
-    """A fresh throwaway PostgreSQL database (dropped at teardown)."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                             connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as conn:
-            name = f"hubweb_test_{uuid.uuid4().hex[:12]}"
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        message = f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc.orig}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.mark.postgres

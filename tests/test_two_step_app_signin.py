@@ -8,12 +8,9 @@ codes for the frozen instant, so "one step off" is exact.
 
 from __future__ import annotations
 
-import os
-import secrets
 import threading
 
 import pytest
-import sqlalchemy as sa
 from app_helpers import (
     EMAIL,
     PHONE,
@@ -225,39 +222,18 @@ def test_parallel_submissions_sqlite(app, clock):
     check_races(app, clock)
 
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
 @pytest.fixture
-def pg_app(tmp_path):
+def pg_app(tmp_path, pg_database):
     """An app on a fresh PostgreSQL database built by the real migrations."""
     from flask_migrate import upgrade
 
-    name = f"hubweb_t_{secrets.token_hex(6)}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                             connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as con:
-            con.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        reason = f"PostgreSQL not reachable at 127.0.0.1:5432: {exc.orig}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     app = create_app({**base_config(tmp_path, tmp_path / "unused.sqlite3"),
-                      "DATABASE_URL": url})
-    try:
-        with app.app_context():
-            upgrade()
-        yield app
-    finally:
-        with app.app_context():
-            db.engine.dispose()
-        with admin.connect() as con:
-            con.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+                      "DATABASE_URL": pg_database})
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.mark.postgres

@@ -7,18 +7,13 @@ times: once proves little.
 
 from __future__ import annotations
 
-import logging.config
-import os
 import threading
 
 import pytest
 import sqlalchemy as sa
 from conftest import (
-    PG_ADMIN_URL,
     Outbox,
     base_config,
-    create_pg_database,
-    drop_pg_database,
 )
 from flask_migrate import upgrade
 from sms_helpers import (
@@ -42,49 +37,22 @@ RUNS = 20
 HTTP_RUNS = 10
 
 
-def _pg_reachable() -> str | None:
-    """None when PostgreSQL answers, else why not."""
-    engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect():
-            return None
-    except sa.exc.OperationalError as exc:
-        return str(exc.orig).strip().splitlines()[0]
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def race_app(request, tmp_path):
     """An app on a fresh SQLite file or a throwaway PostgreSQL database."""
     config = {**base_config(tmp_path, tmp_path / "race.sqlite3"),
               "RATELIMIT_STORAGE_URI": "memory://"}
-    url = None
     if request.param == "postgres":
-        problem = _pg_reachable()
-        if problem:
-            reason = f"PostgreSQL unreachable at {PG_ADMIN_URL}: {problem}"
-            if os.environ.get("CI") == "true":
-                pytest.fail(reason)
-            pytest.skip(reason)
-        url = config["DATABASE_URL"] = create_pg_database()
-    try:
-        app = create_app(config)
-        with app.app_context(), pytest.MonkeyPatch.context() as mp:
-            # Alembic's env.py calls logging.config.fileConfig(), which disables every
-            # logger that exists by now: other tests' caplog checks would then fail.
-            mp.setattr(logging.config, "fileConfig", lambda *args, **kwargs: None)
-            upgrade()
-            limiter.reset()
-            assert db.engine.dialect.name == {"sqlite": "sqlite", "postgres": "postgresql"}[
-                request.param]
-        yield app
-        with app.app_context():
-            db.engine.dispose()
-    finally:
-        if url:
-            drop_pg_database(url)
-
+        config["DATABASE_URL"] = request.getfixturevalue("pg_database")
+    app = create_app(config)
+    with app.app_context():
+        upgrade()
+        limiter.reset()
+        assert db.engine.dialect.name == {"sqlite": "sqlite", "postgres": "postgresql"}[
+            request.param]
+    yield app
+    with app.app_context():
+        db.engine.dispose()
 
 
 def make_account(app) -> int:

@@ -1,7 +1,6 @@
 """User-facing messages of sign-up, sign-in and recovery, in one place."""
 
 BAD_CREDENTIALS = "Incorrect email address or password."
-EMAIL_INVALID = "Enter a valid email address, like name@example.com."
 EMAIL_TAKEN = "An account with this email address already exists. Sign in instead."
 CHECK_EMAIL_CONFIRM = (
     "We sent a confirmation link to {email}. Open it within 24 hours to activate "
@@ -25,7 +24,6 @@ CONFIRMED = "Your email address is confirmed. You can sign in now."
 ACCOUNT_CREATED = "Your account is ready. Sign in to continue."
 SIGNED_OUT = "You have signed out."
 SESSION_EXPIRED = "Your session has expired. Please sign in again."
-SIGN_IN_REQUIRED = "Sign in to continue."
 RESET_SENT = (
     "If an account uses {email}, we sent it a link to reset the password. "
     "The link is valid for 1 hour."

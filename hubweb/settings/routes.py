@@ -19,6 +19,7 @@ from ..extensions import db
 from ..htmx import done, redirect_to, render
 from ..models import UserSession
 from ..sessions import SIGNED_IN, end_user_sessions
+from ..twostep import messages as two_step_msg
 from . import bp
 from . import messages as msg
 from .forms import ChangePasswordForm
@@ -115,6 +116,7 @@ def settings_context(**extra) -> dict:
         "button_form": EmptyForm(formdata=None),
         "sessions": [(row, describe_browser(row.user_agent)) for row in rows],
         "current_sid": session.id,
+        "app_needs_sms": two_step_msg.APP_NEEDS_SMS,
         "activity": [(e, events.KINDS[e.kind], describe_browser(e.user_agent))
                      for e in events.recent(current_user)],
     }

@@ -18,7 +18,6 @@ SEND_LIMIT_PHONE = "Too many codes were sent to this number. Wait {wait} and try
 SEND_FAILED = (
     "We could not send the text message. Nothing was changed. Try again in a few minutes."
 )
-CODE_SENT = "We sent a code to {phone}. It expires in 5 minutes."
 PHONE_IN_USE = (
     "This number already serves 5 accounts, the most one number may serve. "
     "Use another mobile number."

@@ -1,12 +1,11 @@
 """TOTP secrets, otpauth URIs, QR codes (decoded with zbar) and the KeyBox."""
 
 import base64
-import os
 import re
-import shutil
 import subprocess
 
 import pytest
+from conftest import require_tools
 from cryptography.fernet import Fernet
 
 from hubweb.twostep.keys import (
@@ -30,15 +29,6 @@ AWKWARD_ACCOUNTS = [
 ]
 
 
-def require_tools(*names):
-    """Skip when Debian tools are missing, except on CI where that is a failure."""
-    missing = [n for n in names if shutil.which(n) is None]
-    if missing:
-        reason = (f"{', '.join(missing)} not installed "
-                  "(apt-get install -y zbar-tools librsvg2-bin)")
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 def test_new_secret_shape():
