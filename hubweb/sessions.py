@@ -7,6 +7,15 @@ the token's SHA-256. Each request loads it, with the user, in one primary-key
 query, and writes nothing unless the data changed or "last seen" is more than
 ``SESSION_TOUCH_INTERVAL`` seconds old.
 
+An anonymous visitor's session holds at most a CSRF token, flashed messages
+and the page to return to after sign-in (:data:`COOKIE_KEYS`). That much
+travels in the same cookie, signed (itsdangerous, HMAC with ``SECRET_KEY``)
+instead of a row: showing the sign-in form writes nothing to the database, a
+crawler cannot fill the table, and sign-in saves a query and a delete. The
+cookie is replaced by a fresh token at sign-in (no fixation), and any other
+data (a password reset in progress, an email confirmation) moves the session
+into a row. Anything that decides who is signed in lives only in rows.
+
 Lifetimes (NIST SP 800-63B rev 4, section 2.2.3, AAL2): idle timeout
 ``SESSION_IDLE_TIMEOUT`` (1 hour) and absolute ``SESSION_ABSOLUTE_TIMEOUT``
 (24 hours) from sign-in; a half-signed-in (``pending``) session lasts at most
@@ -23,6 +32,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import g, request
 from flask.sessions import SessionInterface, SessionMixin
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.datastructures import CallbackDict
 
@@ -31,6 +41,9 @@ from .models import User, UserSession
 from .timeutil import utcnow
 
 ANONYMOUS, PENDING, SIGNED_IN = "anonymous", "pending", "signed_in"
+#: The keys an anonymous session may keep in a signed cookie instead of a row.
+COOKIE_KEYS = frozenset({"csrf_token", "_flashes", "next"})
+_COOKIE_SALT = "hubweb.anonymous-session"
 
 
 def token_hash(token: str) -> str:
@@ -56,6 +69,8 @@ class ServerSession(CallbackDict, SessionMixin):
         self.modified = False
         self.new_token: str | None = None
         self.old_id: str | None = None
+        #: True when the data came from a signed cookie (anonymous, no row).
+        self.from_cookie = False
 
     @property
     def id(self) -> str | None:
@@ -95,6 +110,8 @@ class ServerSessionInterface(SessionInterface):
 
     def open_session(self, app, request) -> ServerSession:
         token = request.cookies.get(self.get_cookie_name(app))
+        if token and "." in token:  # signed data; a token (token_urlsafe) has no "."
+            return _from_cookie(app, token)
         if not token or len(token) > 128:
             return ServerSession()
         try:
@@ -151,26 +168,39 @@ class ServerSessionInterface(SessionInterface):
         now = utcnow()
         if session.old_id is not None:
             db.session.execute(sa.delete(UserSession).where(UserSession.id == session.old_id))
+        if (session.record is None and not session.new_token and session.modified
+                and session and COOKIE_KEYS.issuperset(session)):
+            # Anonymous, with nothing but what a signed cookie may carry.
+            if session.old_id is not None:
+                db.session.commit()
+            response.set_cookie(name, _serializer(app).dumps(dict(session)),
+                                **_cookie_options(app))
+            response.vary.add("Cookie")
+            return
         if session.record is None and (session.new_token or (session.modified and session)):
             token = session.new_token or secrets.token_urlsafe(32)
-            session.record = UserSession(
-                id=token_hash(token),
-                user_id=session.user.id if session.user else None,
-                state=session.state,
-                data=json.dumps(dict(session)),
-                created_at=now,
-                last_seen_at=now,
-                ip=client_ip()[:64],
-                user_agent=user_agent(),
-            )
-            db.session.add(session.record)
+            values = {
+                "id": token_hash(token),
+                "user_id": session.user.id if session.user else None,
+                "state": session.state,
+                "data": json.dumps(dict(session)),
+                "created_at": now,
+                "last_seen_at": now,
+                "ip": client_ip()[:64],
+                "user_agent": user_agent(),
+            }
+            # A Core INSERT: the row is never read back, so the ORM's unit of
+            # work would be pure overhead on the sign-in path.
+            db.session.execute(sa.insert(UserSession).values(values))
             db.session.commit()
+            session.record = UserSession(**values)
             response.set_cookie(name, token, **_cookie_options(app))
             response.vary.add("Cookie")
             return
         if session.record is None:
             if session.old_id is not None:
                 db.session.commit()
+            if session.old_id is not None or (session.from_cookie and session.modified):
                 response.delete_cookie(name, **_cookie_options(app))
             return
         values = {}
@@ -187,6 +217,27 @@ class ServerSessionInterface(SessionInterface):
 
     def is_null_session(self, obj) -> bool:
         return False
+
+
+def _serializer(app) -> URLSafeTimedSerializer:
+    """The signer of anonymous session cookies (HMAC-SHA1 by itsdangerous, keyed
+    by ``SECRET_KEY`` with a salt of its own, so no other signed value fits)."""
+    return URLSafeTimedSerializer(app.secret_key, salt=_COOKIE_SALT)
+
+
+def _from_cookie(app, value: str) -> ServerSession:
+    """The anonymous session in a signed cookie, or an empty one when the
+    signature is wrong, the cookie is older than ``SESSION_IDLE_TIMEOUT`` or it
+    holds anything but :data:`COOKIE_KEYS`."""
+    try:
+        data = _serializer(app).loads(value, max_age=app.config["SESSION_IDLE_TIMEOUT"])
+    except BadSignature:  # also SignatureExpired
+        data = None
+    if not isinstance(data, dict) or not COOKIE_KEYS.issuperset(data):
+        data = None
+    session = ServerSession(data)
+    session.from_cookie = True
+    return session
 
 
 def _secure(app) -> bool:

@@ -10,6 +10,9 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 from conftest import Auth, csrf_token
+from flask import session
+from flask_wtf.csrf import generate_csrf
+from itsdangerous import URLSafeTimedSerializer
 
 from hubweb import sessions
 from hubweb.extensions import db
@@ -84,13 +87,13 @@ def test_cookie_carries_only_a_random_token_stored_hashed(app, client, make_user
 
 def test_new_session_id_at_every_sign_in(app, client, make_user):
     uid = make_user()
-    client.get("/sign-in")  # the anonymous session that holds the CSRF token
+    client.get("/sign-in")  # the anonymous session (a signed cookie) with the CSRF token
     before = cookie(client)
     assert before is not None
     Auth(client).sign_in()
     after = cookie(client)
     assert after != before
-    # The pre-sign-in token is gone from the server: fixation is useless.
+    # The pre-sign-in cookie signs nobody in: fixation is useless.
     assert rows(app, id=sessions.token_hash(before)) == []
     assert not signed_in(client_with(app, before))
     assert signed_in(client_with(app, after))
@@ -317,6 +320,107 @@ def test_anonymous_page_view_creates_no_session_row_without_data(app, client):
     assert reply.status_code == 200
     assert writes(statements) == []
     assert cookie(client) is None
+
+
+# --------------------------------------------------------------------------- anonymous cookie
+
+
+def signed_cookie(app, data: dict, salt: str = "hubweb.anonymous-session",
+                  key: str | None = None) -> str:
+    """A cookie value signed the way the app signs anonymous sessions (or with
+    another salt or key), made here with itsdangerous directly."""
+    return URLSafeTimedSerializer(key or app.secret_key, salt=salt).dumps(data)
+
+
+def test_sign_in_form_writes_nothing_and_signs_its_cookie(app, client):
+    """The anonymous CSRF token travels in a signed cookie, not a row."""
+    with sql_log(app) as statements:
+        page = client.get("/sign-in")
+    assert page.status_code == 200
+    assert writes(statements) == []
+    assert rows(app) == []
+    value = cookie(client)
+    data = URLSafeTimedSerializer(app.secret_key, salt="hubweb.anonymous-session").loads(value)
+    assert list(data) == ["csrf_token"]
+    assert re.fullmatch(r"[0-9a-f]{40}", data["csrf_token"])
+    assert "HttpOnly" in page.headers["Set-Cookie"]
+    assert "SameSite=Lax" in page.headers["Set-Cookie"]
+
+
+def test_sign_in_from_the_cookie_needs_no_session_query(app, client, make_user):
+    """The password step reads the account and writes the new session and the
+    event; there is no anonymous row to find or delete."""
+    make_user()
+    token = csrf_token(client)
+    with sql_log(app) as statements:
+        reply = client.post("/sign-in", data={"email": "alice@example.com",
+                                              "password": "correct horse battery staple",
+                                              "csrf_token": token})
+    assert reply.status_code == 303, reply.status_code
+    assert not any("FROM sessions" in s for s in statements if s.startswith("SELECT"))
+    assert [w.split(" (")[0] for w in writes(statements)] == [
+        "INSERT INTO security_events", "INSERT INTO sessions"]
+    assert "." not in cookie(client)  # a token now, no longer signed data
+
+
+@pytest.mark.parametrize("change", ["tampered", "other salt", "other key"])
+def test_forged_anonymous_cookie_is_an_empty_session(app, change):
+    """A cookie whose signature does not verify carries no CSRF token: the form
+    post is refused with the clear 400 page, not a 500."""
+    good = signed_cookie(app, {"csrf_token": "0" * 40})
+    value = {"tampered": good[:-2] + ("AA" if not good.endswith("AA") else "BB"),
+             "other salt": signed_cookie(app, {"csrf_token": "0" * 40}, salt="other"),
+             "other key": signed_cookie(app, {"csrf_token": "0" * 40},
+                                        key="another secret")}[change]
+    other = client_with(app, value)
+    with app.test_request_context():
+        session["csrf_token"] = "0" * 40
+        forged_token = generate_csrf()
+    reply = other.post("/sign-in", data={"email": "a@example.com", "password": "x" * 12,
+                                          "csrf_token": forged_token})
+    assert reply.status_code == 400
+    # The same token with the genuine cookie passes the CSRF check (422: the
+    # form itself is then judged), so it was the signature that failed.
+    genuine = client_with(app, good).post("/sign-in", data={
+        "email": "", "password": "", "csrf_token": forged_token})
+    assert genuine.status_code == 422
+
+
+def test_anonymous_cookie_with_other_keys_is_refused(app, make_user):
+    """Even correctly signed, a cookie may hold only the anonymous keys: state
+    such as a password reset in progress lives in rows only."""
+    uid = make_user()
+    value = signed_cookie(app, {"csrf_token": "0" * 40, "reset": {"token_id": 1, "done": []},
+                                "_user_id": str(uid)})
+    reply = client_with(app, value).get("/settings/account")
+    assert reply.status_code == 303
+    assert reply.headers["Location"] == "/sign-in"
+
+
+def test_anonymous_cookie_expires_after_the_idle_timeout(app, clock):
+    client = app.test_client()
+    token = csrf_token(client)
+    clock.shift(app.config["SESSION_IDLE_TIMEOUT"] - 5)
+    ok = client.post("/sign-in", data={"email": "", "password": "", "csrf_token": token})
+    assert ok.status_code == 422  # the CSRF check passed; the empty form did not
+    stale = app.test_client()
+    token = csrf_token(stale)
+    clock.shift(app.config["SESSION_IDLE_TIMEOUT"] + 5)
+    late = stale.post("/sign-in", data={"email": "", "password": "", "csrf_token": token})
+    assert late.status_code == 400
+
+
+def test_password_reset_state_moves_the_session_into_a_row(app, client, make_user, outbox):
+    make_user()
+    token = csrf_token(client, "/forgot-password")
+    client.post("/forgot-password", data={"email": "alice@example.com", "csrf_token": token})
+    assert rows(app) == []  # still only a CSRF token and a flash: a cookie
+    link = outbox.last_link(to="alice@example.com")
+    assert client.get(link).status_code == 200
+    [row] = rows(app)
+    assert row.state == "anonymous" and row.user_id is None
+    assert "reset" in row.data
+    assert row.id == sessions.token_hash(cookie(client))
 
 
 def test_end_user_sessions_keeps_the_given_one(app, make_user):
