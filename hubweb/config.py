@@ -36,7 +36,9 @@ DEFAULTS: dict[str, object] = {
     "MAIL_DEFAULT_SENDER": "no-reply@localhost",
     "MAIL_TIMEOUT": 10,
     "RATELIMIT_STORAGE_URI": "memory://",
-    "RATELIMIT_HEADERS_ENABLED": True,
+    # No X-RateLimit-* headers: each costs the limiter's storage a round trip on
+    # every limited request; a 429 still says Retry-After (hubweb.errors).
+    "RATELIMIT_HEADERS_ENABLED": False,
     # Redis down: "open" lets requests through (limits then count per process,
     # in memory), "closed" answers 503 on the limited endpoints.
     "RATELIMIT_FAIL": "open",

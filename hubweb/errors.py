@@ -8,8 +8,11 @@ filling in; a CSRF failure asks htmx to reload the page (``HX-Refresh``).
 from __future__ import annotations
 
 import logging
+import math
+import time
 
-from flask import flash, g, render_template, request
+from flask import flash, g, make_response, render_template, request
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as DBTimeoutError
@@ -75,6 +78,27 @@ def database_down_reply(response, exc) -> None:
         response.headers.update(reply[2])
 
 
+def _limit_retry_after(exc: RateLimitExceeded) -> int:
+    """Seconds until the breached Flask-Limiter limit lets a request through.
+
+    Flask-Limiter's own ``X-RateLimit-*``/``Retry-After`` headers are off
+    (``RATELIMIT_HEADERS_ENABLED``: they cost the limiter's storage a round
+    trip on every limited request), so the one reply that needs the figure,
+    the 429 (RFC 6585 section 4), asks the storage here. Falls back to the
+    limit's whole window when the storage cannot say.
+    """
+    from .extensions import limiter
+
+    window = exc.limit.limit.get_expiry()
+    try:
+        current = limiter.current_limit
+        if current is not None:  # reset_at: whole seconds since the epoch
+            return min(window, max(1, math.ceil(current.reset_at - time.time())))
+    except Exception:  # noqa: BLE001 - the storage is down; the window will do
+        log.warning("could not read the rate limit's reset time")
+    return window
+
+
 def init_app(app) -> None:
     """Register the handlers and the checks of what a request may carry."""
 
@@ -109,7 +133,11 @@ def init_app(app) -> None:
         message = None
         if exc.code == 400 and exc.description != BadRequest.description:
             message = exc.description
-        return error_reply(exc.code or 500, message)
+        reply = error_reply(exc.code or 500, message)
+        if isinstance(exc, RateLimitExceeded):
+            reply = make_response(reply)
+            reply.headers["Retry-After"] = str(_limit_retry_after(exc))
+        return reply
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBTimeoutError)

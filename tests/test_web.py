@@ -327,9 +327,15 @@ def test_rate_limit_by_ip(app, make_user, path, key, data):
     token = csrf_token(client, path)
     form = {**data, "csrf_token": token}
     for _ in range(3):
-        assert client.post(path, data=form).status_code != 429
+        allowed = client.post(path, data=form)
+        assert allowed.status_code != 429
+        # No X-RateLimit-* headers (a storage round trip each), no Retry-After.
+        assert not [h for h in allowed.headers.keys() if h.lower().startswith(
+            ("x-ratelimit", "retry-after"))], allowed.headers
     blocked = client.post(path, data=form)
     assert blocked.status_code == 429
+    # RFC 6585 section 4: when to try again; within the one-minute window.
+    assert 1 <= int(blocked.headers["Retry-After"]) <= 60
     assert "Too many attempts. Wait a little and try again." in text(blocked)
     assert "<html" in text(blocked)
     # GET is not limited, so the page can still be read.
