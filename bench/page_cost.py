@@ -14,6 +14,12 @@ thread and as many connections as the server has threads, or, without wrk,
 a Python keep-alive generator. Runs alternate hello / PostgreSQL / SQLite, and the
 figure is the ratio of the medians. Every response status is counted from
 gunicorn's access log: anything but 200 fails the figure.
+
+For the breakdown, a fourth server (``bench.floor:app``: the same app on the
+same PostgreSQL database, with the same signed-in cookie) answers
+``/bench/floor``, a signed-in page that does nothing: the cost of the request
+hooks and the revocable server-side session alone, which every signed-in page
+pays before its own queries and template.
 """
 
 from __future__ import annotations
@@ -156,10 +162,16 @@ def run() -> dict:
             headers = _signed_in_cookie(server, gateway, f"page-{number[1:]}@example.com",
                                         number)
             portals[name] = (server, server.url + "/settings/account", headers)
+            if name == "PostgreSQL":
+                pg_env, pg_headers = env, headers
         hello = BenchServer(env, LOG_DIR / "page-hello.log", target="bench.hello:app",
                             ready="/", args=("--max-requests", "0"))
         servers.append(hello.start())
-        targets = {"hello": (hello, hello.url + "/", {}), **portals}
+        floor = BenchServer(pg_env, LOG_DIR / "page-floor.log", target="bench.floor:app",
+                            args=("--max-requests", "0"))
+        servers.append(floor.start())
+        targets = {"hello": (hello, hello.url + "/", {}), **portals,
+                   "floor": (floor, floor.url + "/bench/floor", pg_headers)}
         page_bytes = {name: _check_page(server, headers)
                       for name, (server, _, headers) in portals.items()}
         connections = hello.workers * int(env.get("HUBWEB_THREADS", "4"))
@@ -184,7 +196,7 @@ def run() -> dict:
         tmp.cleanup()
         delete_redis_keys(prefix, REDIS_URL)
     hello_rate = median(rates["hello"])
-    ratios = {name: median(rates[name]) / hello_rate for name in portals}
+    ratios = {name: median(rates[name]) / hello_rate for name in (*portals, "floor")}
     ratio = ratios["PostgreSQL"]
     bad = {name: {s: n for s, n in counts.items() if s != "200"}
            for name, counts in statuses.items()}
@@ -192,7 +204,9 @@ def run() -> dict:
     detail = (f"settings on PostgreSQL {median(rates['PostgreSQL']):.0f} req/s / hello "
               f"{hello_rate:.0f} req/s (on SQLite: {median(rates['SQLite']):.0f} req/s, "
               f"ratio {ratios['SQLite']:.3f}); {generator}, {connections} connections, "
-              f"{rounds} x {seconds} s each, interleaved; {page_bytes['PostgreSQL']:,}-byte page")
+              f"{rounds} x {seconds} s each, interleaved; {page_bytes['PostgreSQL']:,}-byte page; "
+              f"floor (signed-in, no page) {median(rates['floor']):.0f} req/s, ratio "
+              f"{ratios['floor']:.3f}")
     if any(bad.values()):
         detail += f"; NON-200 RESPONSES: {bad}"
     return {

@@ -106,8 +106,10 @@ def end_other_sessions():
 
 def settings_context(**extra) -> dict:
     """Everything the settings page and its fragments need, plus ``extra``."""
-    rows = db.session.scalars(
-        sa.select(UserSession)
+    # Rows, not ORM objects: read-only, and cheaper on every page load.
+    rows = db.session.execute(
+        sa.select(UserSession.id, UserSession.ip, UserSession.last_seen_at,
+                  UserSession.user_agent)
         .where(UserSession.user_id == current_user.id, UserSession.state == SIGNED_IN)
         .order_by(UserSession.last_seen_at.desc())
     )
