@@ -48,12 +48,12 @@ check-vendored:
 	@grep -q "$$(sha256sum static/htmx.min.js | cut -d' ' -f1)" static/VENDORED \
 		|| (echo "static/htmx.min.js does not match static/VENDORED" && exit 1)
 
-## system-deps: Debian packages the tests use (oathtool, zbar, rsvg-convert, Chromium, npm)
+## system-deps: Debian packages the tests use (oathtool, zbar, netpbm, Chromium, npm)
 # Each command, and the Debian package that brings it when it is missing
 # (npm often comes with a nodejs package already; then nothing is installed).
 system-deps:
 	@missing=""; \
-	for pair in oathtool:oathtool zbarimg:zbar-tools rsvg-convert:librsvg2-bin \
+	for pair in oathtool:oathtool zbarimg:zbar-tools pngtopnm:netpbm \
 			chromium:chromium npm:npm; do \
 		command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \

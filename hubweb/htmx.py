@@ -6,7 +6,11 @@
 - :func:`render`: the fragment alone for htmx, else the whole page, which
   includes the same fragment template.
 - :func:`done`: after a form succeeded, the fragment for htmx, else a 303.
-- Every reply gets ``Vary: HX-Request`` (see :func:`init_app`).
+- Every reply gets ``Vary: HX-Request``, and templates can ask ``is_htmx()``
+  (see :func:`init_app`): a fragment's forms leave out the hidden CSRF field,
+  as htmx sends the token in the ``X-CSRFToken`` header (``hx-headers`` in
+  ``base.html``); the same forms in a whole page keep it, for browsers
+  without JavaScript.
 """
 
 from __future__ import annotations
@@ -55,7 +59,9 @@ def done(page: str, fragment: str, message: str, url: str, **context):
 
 
 def init_app(app) -> None:
-    """Add ``Vary: HX-Request`` to every reply, as its body depends on it."""
+    """Add ``Vary: HX-Request`` to every reply, as its body depends on it, and
+    make :func:`is_htmx` a template global."""
+    app.jinja_env.globals["is_htmx"] = is_htmx
 
     @app.after_request
     def _vary(response):

@@ -25,17 +25,32 @@
     });
   }
 
-  // Copy buttons: copy exactly the data-copy-from element's data-secret value.
-  document.addEventListener("click", function (e) {
-    var btn = e.target.closest("[data-copy-from]");
-    if (!btn) return;
-    var src = document.getElementById(btn.getAttribute("data-copy-from"));
-    if (!src || !navigator.clipboard) return;
-    navigator.clipboard.writeText(src.getAttribute("data-secret")).then(function () {
-      var status = document.getElementById(btn.getAttribute("aria-describedby") || "");
-      if (status) status.textContent = "Copied.";
+  // "Copy key": a button added after each element with data-secret (the key
+  // panel's #totp-secret) that copies exactly that attribute's value. Added
+  // here, not in the page, and only where the browser can copy (the Clipboard
+  // API needs a secure context), so no page shows a button that does nothing.
+  function addCopyButtons(root) {
+    if (!navigator.clipboard || !root.querySelectorAll) return;
+    root.querySelectorAll("[data-secret]").forEach(function (src) {
+      if (!src.id || document.getElementById(src.id + "-copy-status")) return;
+      var button = document.createElement("button");
+      var status = document.createElement("span");
+      button.type = "button";
+      button.textContent = "Copy key";
+      status.id = src.id + "-copy-status";
+      status.setAttribute("role", "status");
+      button.setAttribute("aria-describedby", status.id);
+      button.addEventListener("click", function () {
+        status.textContent = "";
+        navigator.clipboard.writeText(src.getAttribute("data-secret")).then(function () {
+          status.textContent = "Copied.";
+        }, function () {
+          status.textContent = "Could not copy; select the key and copy it.";
+        });
+      });
+      src.after(button, " ", status);
     });
-  });
+  }
 
   // After htmx swaps a panel in, move focus to its first field; failing that to
   // its message or heading, so that keyboard focus is never lost on <body>.
@@ -43,6 +58,7 @@
     "[role=alert]", "[role=status]:not(:empty)", "h1, h2"];
   document.addEventListener("htmx:after:swap", function (e) {
     var root = e.target && e.target.isConnected ? e.target : document;
+    addCopyButtons(root);
     var target = null;
     for (var i = 0; i < FOCUS_ORDER.length && !target && root.querySelector; i++) {
       target = root.querySelector(FOCUS_ORDER[i]);
@@ -53,5 +69,8 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", setupMenu);
+  document.addEventListener("DOMContentLoaded", function () {
+    setupMenu();
+    addCopyButtons(document);
+  });
 })();

@@ -3,7 +3,8 @@
 They drive the real forms (CSRF token, htmx header or not), follow the buttons
 a person would click (the form around a button with a given label), and read
 what a person would read. Codes come from oathtool, an implementation the
-project did not write; the QR code is decoded with rsvg-convert and zbarimg.
+project did not write; the QR code (a PNG) is read by netpbm's pngtopnm and
+decoded by zbarimg.
 Time is frozen with time-machine (:class:`Clock`) where steps must be exact;
 oathtool is then given the frozen instant (``-N @<unix time>``).
 """
@@ -11,6 +12,7 @@ oathtool is then given the frozen instant (``-N @<unix time>``).
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -53,19 +55,54 @@ def wrong_code(secret: str, at: float) -> str:
     return next(c for c in (f"{n:06d}" for n in range(1000000)) if c not in near)
 
 
+def decode_qr_png(png: bytes, workdir: Path, scale: int = 4) -> str:
+    """Decode a QR code PNG with tools the project did not write.
+
+    netpbm's ``pngtopnm`` (libpng) reads the PNG, ``pnmenlarge`` repeats each
+    pixel ``scale`` times in both directions (zbar misses codes drawn at one
+    pixel per module), and ``zbarimg`` decodes the result.
+
+    :return: the decoded text, exactly (zbarimg's trailing newline removed).
+    """
+    require_tools("pngtopnm", "pnmenlarge", "zbarimg")
+    (workdir / "qr.png").write_bytes(png)
+    pnm = subprocess.run(["pngtopnm", str(workdir / "qr.png")], capture_output=True,
+                         check=True, timeout=20).stdout
+    big = subprocess.run(["pnmenlarge", str(scale)], input=pnm, capture_output=True,
+                         check=True, timeout=20).stdout
+    (workdir / "qr.pnm").write_bytes(big)
+    out = subprocess.run(["zbarimg", "--raw", "-q", str(workdir / "qr.pnm")],
+                         capture_output=True, check=True, timeout=20).stdout
+    return out.decode("utf-8").removesuffix("\n")
+
+
+def pbm_of_png(png: bytes, workdir: Path) -> list[list[bool]]:
+    """The pixels of a PNG as netpbm's ``pngtopnm`` reads them: rows of booleans,
+    True for black (a dark module). Fails unless it is a bilevel image (PBM)."""
+    require_tools("pngtopnm")
+    (workdir / "pixels.png").write_bytes(png)
+    pbm = subprocess.run(["pngtopnm", str(workdir / "pixels.png")], capture_output=True,
+                         check=True, timeout=20).stdout
+    magic, width, height, bits = pbm.split(maxsplit=3)
+    assert magic == b"P4", magic  # raw PBM: 1 bit per pixel, 1 is black
+    width, height, stride = int(width), int(height), (int(width) + 7) // 8
+    assert len(bits) == stride * height
+    return [[bool(bits[y * stride + x // 8] >> (7 - x % 8) & 1) for x in range(width)]
+            for y in range(height)]
+
+
+PNG_PREFIX = "data:image/png;base64,"
+
+
+def png_of(data_url: str) -> bytes:
+    """The PNG file of a ``data:image/png;base64,`` URL (strict base64)."""
+    assert data_url.startswith(PNG_PREFIX), data_url[:60]
+    return base64.b64decode(data_url[len(PNG_PREFIX):], validate=True)
+
+
 def decode_qr(data_url: str, workdir: Path) -> str:
-    """Decode the QR code of a ``data:image/svg+xml;base64,`` URL with zbar."""
-    require_tools("rsvg-convert", "zbarimg")
-    prefix = "data:image/svg+xml;base64,"
-    assert data_url.startswith(prefix), data_url[:60]
-    svg, png = workdir / "qr.svg", workdir / "qr.png"
-    svg.write_bytes(base64.b64decode(data_url[len(prefix):], validate=True))
-    subprocess.run(["rsvg-convert", str(svg), "-o", str(png)], check=True, timeout=20)
-    out = subprocess.run(["zbarimg", "--raw", "-q", str(png)], capture_output=True,
-                         text=True, check=True, timeout=20).stdout
-    return out.removesuffix("\n")
-
-
+    """Decode the QR code of a ``data:image/png;base64,`` URL with zbar."""
+    return decode_qr_png(png_of(data_url), workdir)
 
 
 # --- reading HTML -------------------------------------------------------------------
@@ -147,11 +184,19 @@ class Doc(HTMLParser):
         return found[0]
 
     def action_of(self, label: str) -> str:
-        """The ``action`` of the form that the button ``label`` submits."""
+        """Where the button ``label`` posts without JavaScript: its ``formaction``,
+        else the ``action`` of its form."""
         btn = self.button(label)
         assert btn.form is not None, f"button {label!r} is in no form"
         assert btn.form.attrs["method"] == "post"
-        return btn.form.attrs["action"]
+        return btn.attrs.get("formaction") or btn.form.attrs["action"]
+
+
+def forms_without_csrf(doc: Doc) -> list[str]:
+    """The ``action`` of each POST form in ``doc`` without a hidden ``csrf_token``:
+    none may be in a whole page, which browsers without JavaScript submit as is."""
+    return [form.attrs.get("action", "") for form in doc.find("form", method="post")
+            if not any(e.form is form for e in doc.find("input", name="csrf_token"))]
 
 
 def page(response) -> Doc:
@@ -168,17 +213,40 @@ def is_fragment(response) -> bool:
 def click(client, response, label, data=None, *, htmx=True):
     """Submit the form of button ``label`` found in ``response`` (or a path to GET).
 
-    Redirects are followed, as a browser would (``.history`` keeps them).
+    As a browser would: without JavaScript (``htmx=False``) the form posts its
+    own hidden ``csrf_token`` to the button's ``formaction`` or the form's
+    ``action``; with htmx it posts to the button's or the form's ``hx-post``
+    and sends the page's token in the ``X-CSRFToken`` header, the way
+    ``hx-headers`` on ``<body>`` makes htmx do (fragments' forms carry no
+    hidden field). Redirects are followed (``.history`` keeps them).
     """
     if isinstance(response, str):
         response = client.get(response)
+    body = response.get_data(as_text=True)
+    header = re.search(r'<body[^>]* hx-headers[^>]*"X-CSRFToken": "([^"]+)"', body)
+    if header:  # a whole page: the token htmx sends from now on
+        client.hx_csrf_token = header[1]
     doc = page(response)
     btn = doc.button(label)
-    fields = {"csrf_token": token_of(response), **(data or {})}
+    form = btn.form
+    assert form is not None and form.attrs["method"] == "post", f"{label!r} is in no form"
+    hidden = [e.attrs["value"] for e in doc.find("input", name="csrf_token") if e.form is form]
+    fields, headers = {**(data or {})}, {}
     if btn.attrs.get("name"):
         fields[btn.attrs["name"]] = btn.attrs.get("value", "")
-    return client.post(doc.action_of(label), data=fields, headers=HX if htmx else {},
-                       follow_redirects=True)
+    if htmx:
+        url = btn.attrs.get("hx-post") or form.attrs.get("hx-post")
+        assert url, f"{label!r}: no hx-post, so htmx would not send it"
+        token = getattr(client, "hx_csrf_token", None)
+        assert token, "no whole page loaded yet, so htmx would have no CSRF token"
+        headers = {**HX, "X-CSRFToken": token}
+        if hidden:
+            fields["csrf_token"] = hidden[0]
+    else:
+        url = btn.attrs.get("formaction") or form.attrs["action"]
+        assert hidden, f"the form of {label!r} has no CSRF field: it fails without JavaScript"
+        fields["csrf_token"] = hidden[0]
+    return client.post(url, data=fields, headers=headers, follow_redirects=True)
 
 
 def enable_sms(client, outbox, phone=PHONE_INPUT, password=PASSWORD):

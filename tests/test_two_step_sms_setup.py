@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from app_helpers import Doc, forms_without_csrf
 from conftest import PASSWORD, csrf_token
 from sms_helpers import (
     EMAIL,
@@ -63,9 +64,13 @@ def test_setup_with_htmx_swaps_fragments_and_turns_sms_on(app, client, alice, ou
     token = csrf_token(client, "/settings/account")
 
     def step(path, data=None):
+        # The reply is the inside of the section, for the page's #two-step (its
+        # forms inherit hx-target and hx-swap from there), without hidden CSRF
+        # fields: htmx sends the token in a header.
         r = post(client, f"{BASE}/sms/{path}", data, token=token, htmx=True)
         body = text(r)
-        assert "<html" not in body and body.lstrip().startswith(SECTION), body
+        assert "<html" not in body and "<section" not in body, body
+        assert "hx-target" not in body and 'name="csrf_token"' not in body, body
         assert "HX-Request" in r.headers["Vary"]
         return r, body
 
@@ -73,13 +78,12 @@ def test_setup_with_htmx_swaps_fragments_and_turns_sms_on(app, client, alice, ou
     assert r.status_code == 200
     assert "Enter your current password" in body and ">Continue</button>" in body
     assert 'autocomplete="current-password"' in body
-    assert f'method="post" action="{BASE}/sms/password"' in body
-    assert 'hx-target="#two-step-verification"' in body
+    assert f'method="post" action="{BASE}/sms/password" hx-post="{BASE}/sms/password"' in body
 
     r, body = step("password", {"password": PASSWORD})
     assert r.status_code == 200
     assert 'name="phone"' in body and ">Send code</button>" in body
-    assert f'action="{BASE}/sms/phone"' in body and 'hx-target="#two-step-verification"' in body
+    assert f'action="{BASE}/sms/phone" hx-post="{BASE}/sms/phone"' in body
     assert sms_list(outbox) == []
 
     r, body = step("phone", {"phone": PHONE_INPUT})
@@ -121,6 +125,7 @@ def test_setup_as_plain_posts_answers_whole_pages(app, client, alice, outbox, cl
         assert body.lstrip().lower().startswith("<!doctype html>") and "<html" in body
         assert SECTION in body and expect in body
         assert 'id="change-password"' in body  # the other sections: the whole page
+        assert forms_without_csrf(Doc(r.get_data(as_text=True))) == []  # posts without JS
     r = settle(client, post(client, f"{BASE}/sms/code", {"code": last_sms_code(outbox)},
                             token=token))
     assert r.status_code == 200 and "<html" in text(r)

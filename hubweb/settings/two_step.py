@@ -1,7 +1,9 @@
 """The Two-step verification section of User account settings.
 
-Three flows, each a short sequence of panels swapped into
-``#two-step-verification`` by htmx (and plain forms without JavaScript):
+Three flows, each a short sequence of panels that htmx swaps into
+``#two-step`` inside the section ``#two-step-verification`` (the fragment is
+``_two_step_body.html``: the section's inside, its forms without hidden CSRF
+fields), and plain forms in whole pages without JavaScript:
 
 - ``sms`` ("Set up"): current password, phone number, code -> SMS 2SV on.
 - ``phone`` ("Change phone number"): current password, new number, code sent
@@ -38,11 +40,11 @@ from ..twostep import appcodes, smscodes
 from ..twostep import messages as msg
 from ..twostep.keys import group_secret
 from ..twostep.phone import PhoneError, format_international, mask_phone, parse_phone
-from ..twostep.qr import qr_data_url
+from ..twostep.qr import qr_image
 from . import bp
 from .routes import PAGE, settings_context
 
-FRAGMENT = "settings/_two_step.html"
+FRAGMENT = "settings/_two_step_body.html"
 #: flow -> the SMS code purpose it sends (None: it sends no SMS).
 FLOWS = {"sms": "setup", "phone": "change_phone", "disable": None, "app": None,
          "app_disable": None}
@@ -247,7 +249,7 @@ def secret_context(form) -> dict:
     secret = appcodes.start_setup(user)
     uri = appcodes.uri_for(user, secret)
     return {"panel": "secret", "flow": "app", "code_form": form, "secret": secret,
-            "secret_grouped": group_secret(secret), "uri": uri, "qr": qr_data_url(uri)}
+            "secret_grouped": group_secret(secret), "uri": uri, "qr": qr_image(uri)}
 
 
 def resumed_panel() -> dict:

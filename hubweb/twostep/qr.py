@@ -1,85 +1,89 @@
-"""QR codes for otpauth URIs, as inline SVG (no Pillow needed)."""
+"""QR codes for otpauth URIs, as small PNG images to inline in a page.
+
+The code is computed by qrcode (ISO/IEC 18004) and written by qrcode's
+``PyPNGImage`` (pypng, no Pillow needed) at one pixel per module: a 1-bit
+greyscale PNG of a few hundred bytes, which the browser scales up without
+smoothing (``image-rendering: pixelated`` in ``static/style.css``) to
+:data:`MODULE_PX` CSS pixels per module. The same code as an SVG path was
+about 9 KB, too heavy for the htmx fragment that carries it.
+"""
 
 from __future__ import annotations
 
 import base64
+import io
+from dataclasses import dataclass
 
 import qrcode
 import qrcode.constants
+from qrcode.image.pure import PyPNGImage
 
-# The same ElementTree module qrcode builds with (lxml when installed).
-from qrcode.compat.etree import ET
-
-#: Quiet zone in modules (ISO/IEC 18004 section 7.3.8 asks for 4).
+#: Quiet zone in modules: ISO/IEC 18004 asks for 4 on each side.
 BORDER = 4
-#: Rendered size of one module in CSS pixels; scanners need at least 4.
+#: Displayed size of one module, in CSS pixels; scanners need at least 4.
 MODULE_PX = 5
 MIN_MODULE_PX = 4
-DEFAULT_LABEL = "QR code to scan with your authenticator app"
 
 
-def qr_svg(uri: str, *, aria_label: str = DEFAULT_LABEL, module_px: int = MODULE_PX) -> str:
-    """Return an ``<svg>`` element string showing ``uri`` as a QR code.
+@dataclass(frozen=True)
+class QrImage:
+    """A QR code as a PNG ``data:`` URL, with its size.
 
-    Error correction level M (about 15 % recovery), a quiet zone of
-    :data:`BORDER` modules, black modules on an opaque white rectangle, and an
-    explicit size in px (``module_px`` per module). qrcode computes the
-    modules; the SVG is drawn here, with one rectangle per run of dark
-    modules. No XML declaration, so it can be inlined in HTML; it carries
-    ``role="img"`` and ``aria-label``.
+    :ivar data_url: ``data:image/png;base64,...``: a 1-bit greyscale PNG, one
+        pixel per module, dark modules black (0) on white (1), quiet zone
+        included.
+    :ivar modules: modules per side, quiet zone included; also the PNG's width
+        and height in pixels.
+    :ivar display_px: the width and height to show it at, in CSS pixels
+        (``modules`` x :data:`MODULE_PX`), for the ``<img>``'s ``width`` and
+        ``height`` attributes.
+    """
 
-    :param uri: the text to encode, usually from ``otpauth_uri``.
-    :param aria_label: the accessible name of the image.
-    :param module_px: pixels per module, at least :data:`MIN_MODULE_PX`.
+    data_url: str
+    modules: int
+    display_px: int
+
+
+def qr_png(uri: str) -> tuple[bytes, int]:
+    """Encode ``uri`` as a QR code PNG, one pixel per module.
+
+    Error correction level M (about 15 % of the codewords recoverable), the
+    smallest version (1-40) that holds ``uri``, qrcode's default mask choice
+    and mode optimisation (e.g. the base32 key in alphanumeric mode), and a
+    quiet zone of :data:`BORDER` modules.
+
+    :param uri: the text to encode, usually from ``otpauth_uri`` (UTF-8 in
+        byte mode where it is not plain ASCII).
+    :return: ``(png, modules)``: the PNG file's bytes (greyscale, bit depth 1,
+        no palette, no alpha) and its width and height in pixels, which is
+        the number of modules per side, quiet zone included.
+    :raises qrcode.exceptions.DataOverflowError: if ``uri`` is too long for
+        any QR version (over 2,331 bytes at level M).
+    """
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=1,
+                       border=BORDER, image_factory=PyPNGImage)
+    qr.add_data(uri)
+    qr.make(fit=True)
+    buffer = io.BytesIO()
+    qr.make_image().save(buffer)
+    return buffer.getvalue(), qr.modules_count + 2 * BORDER
+
+
+def qr_image(uri: str, *, module_px: int = MODULE_PX) -> QrImage:
+    """The QR code of ``uri`` (see :func:`qr_png`) as a ``data:`` URL for an ``<img>``.
+
+    Inline, so the key never travels in a URL of its own; an ``<img>`` needs
+    no markup to be trusted, and the Content-Security-Policy allows
+    ``img-src data:``.
+
+    :param uri: the text to encode.
+    :param module_px: CSS pixels per module when shown, at least
+        :data:`MIN_MODULE_PX`.
     :raises ValueError: if ``module_px`` is too small.
-    :raises qrcode.exceptions.DataOverflowError: if ``uri`` is too long for any
-        QR version.
+    :raises qrcode.exceptions.DataOverflowError: if ``uri`` is too long.
     """
     if module_px < MIN_MODULE_PX:
         raise ValueError(f"module_px must be at least {MIN_MODULE_PX}")
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=BORDER)
-    qr.add_data(uri)
-    qr.make(fit=True)
-    matrix = qr.get_matrix()  # rows of booleans, quiet zone included
-    size = len(matrix)
-    side = size * module_px
-    svg = ET.Element("svg", {
-        "xmlns": "http://www.w3.org/2000/svg", "viewBox": f"0 0 {size} {size}",
-        "width": f"{side}px", "height": f"{side}px", "role": "img",
-        "aria-label": aria_label, "shape-rendering": "crispEdges",
-    })
-    ET.SubElement(svg, "rect", {"fill": "white", "x": "0", "y": "0",
-                                "width": "100%", "height": "100%"})
-    ET.SubElement(svg, "path", {"fill": "black", "d": _runs_path(matrix)})
-    return ET.tostring(svg, encoding="unicode")
-
-
-def _runs_path(matrix: list[list[bool]]) -> str:
-    """SVG path data drawing each horizontal run of dark modules as one rectangle.
-
-    qrcode's own SVG factories draw every module separately; runs make the
-    path about four times shorter, which matters in an htmx fragment.
-    """
-    parts = []
-    for y, row in enumerate(matrix):
-        x = 0
-        while x < len(row):
-            if not row[x]:
-                x += 1
-                continue
-            end = x
-            while end < len(row) and row[end]:
-                end += 1
-            parts.append(f"M{x},{y}h{end - x}v1h-{end - x}z")
-            x = end
-    return "".join(parts)
-
-
-def qr_data_url(uri: str) -> str:
-    """The QR code of ``uri`` as a ``data:image/svg+xml;base64,...`` URL for an ``<img>``.
-
-    An ``<img>`` needs no markup to be trusted in the page, and the
-    Content-Security-Policy allows ``img-src data:``.
-    """
-    svg = qr_svg(uri)
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    png, modules = qr_png(uri)
+    data_url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return QrImage(data_url, modules, modules * module_px)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 from contextlib import contextmanager
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -134,9 +136,10 @@ def set_up_sms(portal: Portal, page: Page, acct: Account, *, wrong_code=False,
 
 
 def set_up_app(portal: Portal, page: Page, acct: Account, *, shots=False,
-               focus_swap=True) -> str:
+               js=True) -> str:
     """"Get secret key": current password, the key panel, a code from oathtool, "Confirm".
 
+    :param js: the page runs JavaScript (htmx moves focus, app.js adds "Copy key").
     :return: the key (``data-secret``).
     """
     section = two_step(page)
@@ -148,20 +151,47 @@ def set_up_app(portal: Portal, page: Page, acct: Account, *, shots=False,
     expect(secret).to_have_text(" ".join(key[i:i + 4] for i in range(0, 32, 4)))
     qr = section.locator("#totp-qr")
     expect(qr).to_be_visible()
-    assert qr.get_attribute("src").startswith("data:image/svg+xml")
+    assert qr.get_attribute("src").startswith("data:image/png;base64,")
     uri = section.locator("#totp-uri").get_attribute("href")
     assert uri.startswith("otpauth://totp/") and f"secret={key}" in uri, uri
+    check_qr_on_screen(qr, uri)
     code = section.get_by_label("Verification code")
-    if focus_swap:  # with htmx, focus moves to the first field of the new panel
+    if js:  # with htmx, focus moves to the first field of the new panel
         expect(code).to_be_focused()
     portal.check(page, "App set-up: secret key panel",
                  "secret-key-panel" if shots else None, main=shots)
+    copy = section.get_by_role("button", name="Copy key")
+    if js:  # app.js adds "Copy key", which copies data-secret
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"],
+                                       origin=portal.origin)
+        copy.click()
+        expect(section.get_by_role("status")).to_have_text("Copied.")
+        assert page.evaluate("() => navigator.clipboard.readText()") == key
+    else:  # without it, no button that would do nothing
+        expect(copy).to_have_count(0)
     code.fill(oathtool(key))
     section.get_by_role("button", name="Confirm").click()
     expect_done(page, "Your authenticator app is on.")
     expect(section.get_by_role("button", name="Disable authenticator app")).to_be_visible()
     portal.check(page, "App set-up: done", "settings" if shots else None, main=shots)
     return key
+
+
+def check_qr_on_screen(qr, uri: str) -> None:
+    """The QR code as Chromium shows it: at least 4 CSS px per module, not
+    smoothed, and a picture of it on screen decodes (zbarimg) to ``uri`` exactly."""
+    natural, shown, rendering = qr.evaluate(
+        "img => [img.naturalWidth, img.getBoundingClientRect().width,"
+        " getComputedStyle(img).imageRendering]")
+    assert shown / natural >= 4 and rendering == "pixelated", (natural, shown, rendering)
+    if shutil.which("zbarimg") is None:
+        _unavailable("zbarimg is missing (Debian package zbar-tools; make system-deps)")
+    with tempfile.TemporaryDirectory() as tmp:
+        picture = Path(tmp) / "qr.png"
+        qr.screenshot(path=str(picture), animations="disabled")
+        out = subprocess.run(["zbarimg", "--raw", "-q", str(picture)], capture_output=True,
+                             check=True, timeout=20).stdout
+    assert out.decode("utf-8").removesuffix("\n") == uri
 
 
 def forgot_password(portal: Portal, page: Page, acct: Account) -> None:

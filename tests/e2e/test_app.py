@@ -32,7 +32,7 @@ def signed_in_with_app(portal, page, js, shots=False):
     portal.turn_on_sms(acct)
     open_settings(page)
     with same_page(portal, page, js):
-        key = set_up_app(portal, page, acct, shots=shots, focus_swap=js)
+        key = set_up_app(portal, page, acct, shots=shots, js=js)
     return acct, key
 
 
@@ -98,3 +98,27 @@ def test_disable_authenticator_app(portal, js):
         expect(section.get_by_role("button", name="Disable authenticator app")).to_have_count(0)
         expect(section.get_by_role("button", name="Disable two-step verification")).to_be_visible()
         portal.check(page, "disable app: done")
+
+
+def test_cancel_the_key_panel(portal, js):
+    """"Cancel" in the key panel (a second button of the code form, with its own
+    formaction and hx-post) leaves set-up: nothing turned on, no code asked for."""
+    page = portal.page(js)
+    acct = portal.account()
+    sign_in(page, acct)
+    portal.turn_on_sms(acct)
+    open_settings(page)
+    section = two_step(page)
+    with same_page(portal, page, js):
+        section.get_by_role("button", name="Get secret key").click()
+        reauthenticate(portal, page, acct, "App set-up")
+        expect(section.locator("#totp-secret")).to_be_visible()
+        # The code field is required and empty: "Cancel" must still go through.
+        expect(section.get_by_label("Verification code")).to_have_value("")
+        section.get_by_role("button", name="Cancel").click()
+        expect(section.locator("#totp-secret")).to_have_count(0)
+        expect(section.get_by_role("button", name="Get secret key")).to_be_visible()
+        expect(section).not_to_contain_text("not right")
+        portal.check(page, "App set-up: cancelled")
+    open_settings(page)
+    expect(two_step(page)).not_to_contain_text("Your authenticator app is on")

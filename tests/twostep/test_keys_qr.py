@@ -1,11 +1,12 @@
-"""TOTP secrets, otpauth URIs, QR codes (decoded with zbar) and the KeyBox."""
+"""TOTP secrets, otpauth URIs, QR codes (read by netpbm, decoded with zbar) and the KeyBox."""
 
 import base64
 import re
-import subprocess
+import struct
+import zlib
 
 import pytest
-from conftest import require_tools
+from app_helpers import decode_qr, decode_qr_png, pbm_of_png, png_of
 from cryptography.fernet import Fernet
 
 from hubweb.twostep.keys import (
@@ -16,7 +17,7 @@ from hubweb.twostep.keys import (
     otpauth_uri,
     parse_otpauth_uri,
 )
-from hubweb.twostep.qr import qr_svg
+from hubweb.twostep.qr import BORDER, MODULE_PX, qr_image, qr_png
 
 ISSUER = "Business Hub"
 AWKWARD_ACCOUNTS = [
@@ -85,34 +86,75 @@ def test_parse_rejects_other_uris():
         parse_otpauth_uri("otpauth://totp/A:b?secret=AAAA&issuer=B")
 
 
-def test_qr_svg_markup():
-    svg = qr_svg(otpauth_uri(new_secret(), "a@example.com", ISSUER), aria_label="Scan <me>")
-    assert svg.startswith("<svg ") and svg.endswith("</svg>")
-    assert "<?xml" not in svg and "mm" not in svg
-    assert 'role="img"' in svg and 'aria-label="Scan &lt;me&gt;"' in svg
-    assert '<rect fill="white" x="0" y="0" width="100%" height="100%"' in svg
-    assert 'id="' not in svg
-    width = int(re.search(r'width="(\d+)px"', svg).group(1))
-    modules = int(re.search(r'viewBox="0 0 (\d+) \1"', svg).group(1))
-    assert width / modules >= 4
-    # Quiet zone: no dark module starts closer than 4 modules to the edge.
-    starts = [(int(x), int(y)) for x, y in re.findall(r"M(\d+),(\d+)", svg)]
-    assert min(min(p) for p in starts) == 4
-    assert max(max(p) for p in starts) == modules - 5
+def _chunks(png: bytes) -> list[tuple[bytes, bytes]]:
+    """The chunks of a PNG file (PNG spec, section 5), each CRC checked."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, at = [], 8
+    while at < len(png):
+        (length,) = struct.unpack(">I", png[at:at + 4])
+        kind, data = png[at + 4:at + 8], png[at + 8:at + 8 + length]
+        (crc,) = struct.unpack(">I", png[at + 8 + length:at + 12 + length])
+        assert zlib.crc32(kind + data) == crc, kind
+        chunks.append((kind, data))
+        at += 12 + length
+    return chunks
+
+
+def test_qr_png_is_a_small_bilevel_image_one_pixel_per_module(tmp_path):
+    uri = otpauth_uri(new_secret(), "typical@example.com", ISSUER)
+    png, modules = qr_png(uri)
+    chunks = _chunks(png)
+    assert [k for k, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]  # nothing else to carry
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
+    assert (width, height) == (modules, modules)
+    assert (depth, colour, interlace) == (1, 0, 0)  # 1-bit greyscale, not interlaced
+    # Version 8 (49 modules) at level M holds this 147-character URI; 4 each side.
+    assert modules == 49 + 2 * BORDER
+    assert len(png) < 600
+    pixels = pbm_of_png(png, tmp_path)
+    assert len(pixels) == modules and {len(row) for row in pixels} == {modules}
+    # The quiet zone is white all round; the finder patterns' corners are dark.
+    for i in range(BORDER):
+        assert not any(pixels[i]) and not any(pixels[-1 - i])
+        assert not any(row[i] for row in pixels) and not any(row[-1 - i] for row in pixels)
+    # A finder pattern (ISO/IEC 18004) just inside the quiet zone at three corners:
+    # dark 7x7 ring, light 5x5 ring, dark 3x3 centre; the light separator after it.
+    finder = [[max(abs(dx - 3), abs(dy - 3)) != 2 for dx in range(8)] for dy in range(8)]
+    for row in finder:
+        row[7] = False
+    finder[7] = [False] * 8
+    end = modules - BORDER - 1
+    for y0, x0, sy, sx in ((BORDER, BORDER, 1, 1), (BORDER, end, 1, -1), (end, BORDER, -1, 1)):
+        seen = [[pixels[y0 + sy * dy][x0 + sx * dx] for dx in range(8)] for dy in range(8)]
+        assert seen == finder, (y0, x0)
+
+
+def test_qr_image_data_url_and_display_size(tmp_path):
+    uri = otpauth_uri(new_secret(), "a@example.com", ISSUER)
+    image = qr_image(uri)
+    png, modules = qr_png(uri)
+    assert image.data_url == "data:image/png;base64," + base64.b64encode(png).decode()
+    assert png_of(image.data_url) == png
+    assert image.modules == modules
+    assert image.display_px == modules * MODULE_PX and MODULE_PX >= 4
+    assert qr_image(uri, module_px=4).display_px == modules * 4
     with pytest.raises(ValueError):
-        qr_svg("x", module_px=3)
+        qr_image(uri, module_px=3)
+    assert decode_qr(image.data_url, tmp_path) == uri
 
 
 @pytest.mark.parametrize("account", AWKWARD_ACCOUNTS)
 def test_qr_decodes_to_the_exact_uri(account, tmp_path):
-    require_tools("rsvg-convert", "zbarimg")
     uri = otpauth_uri(new_secret(), account, ISSUER)
-    (tmp_path / "qr.svg").write_text(qr_svg(uri), encoding="utf-8")
-    subprocess.run(["rsvg-convert", str(tmp_path / "qr.svg"), "-o", str(tmp_path / "qr.png")],
-                   check=True, timeout=20)
-    out = subprocess.run(["zbarimg", "--raw", "-q", str(tmp_path / "qr.png")],
-                         capture_output=True, text=True, check=True, timeout=20).stdout
-    assert out.removesuffix("\n") == uri
+    png, _ = qr_png(uri)
+    assert decode_qr_png(png, tmp_path) == uri
+
+
+def test_long_uri_takes_a_larger_version(tmp_path):
+    uri = otpauth_uri(new_secret(), "a" * 64 + "@" + "b" * 60 + ".example.com", ISSUER)
+    png, modules = qr_png(uri)
+    assert modules > 49 + 2 * BORDER
+    assert decode_qr_png(png, tmp_path) == uri
 
 
 def _keys(n):
