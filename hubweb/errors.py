@@ -102,6 +102,14 @@ def _limit_retry_after(exc: RateLimitExceeded) -> int:
 def init_app(app) -> None:
     """Register the handlers and the checks of what a request may carry."""
 
+    @app.after_request
+    def _retry_after(response):
+        # A throttle's 429 (hubweb.twostep.smscodes.reply_status noted the wait).
+        wait = g.get("retry_after")
+        if response.status_code == 429 and wait and "Retry-After" not in response.headers:
+            response.headers["Retry-After"] = str(wait)
+        return response
+
     @app.before_request
     def _refuse_bad_input():
         # Every form here is text fields, sent urlencoded or as multipart. Flask-WTF

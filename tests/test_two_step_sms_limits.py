@@ -264,6 +264,7 @@ def test_one_send_per_minute_in_set_up_too(app, client, make_user, auth, outbox,
     r = post(client, "/settings/two-step/sms/resend", token=token, htmx=True)
     assert r.status_code == 429
     assert "A code was sent a moment ago. Wait 45 seconds before asking for another." in text(r)
+    assert r.headers["Retry-After"] == "45"
     r = post(client, "/settings/two-step/sms/phone", {"phone": "+44 7400 999999"},
              token=token, htmx=True)
     assert r.status_code == 429 and "Wait 45 seconds" in text(r)
@@ -345,11 +346,13 @@ def test_account_throttle_doubles_to_an_hour_and_only_a_success_resets_it(
         assert failures(app, alice) == count
         return r
 
-    def right_code_refused(client, token, code, words="1 second"):
+    def right_code_refused(client, token, code, words="1 second", seconds=1):
         count = failures(app, alice)
         r = enter_sign_in_code(client, token, code)
         assert r.status_code == 429
         assert f"Too many wrong codes. Wait {words} before trying again." in text(r)
+        # The header says what the message says (RFC 6585 section 4).
+        assert r.headers["Retry-After"] == str(seconds)
         assert failures(app, alice) == count
 
     a, token_a, code = fresh_sign_in()  # t=0, first code
@@ -359,7 +362,7 @@ def test_account_throttle_doubles_to_an_hour_and_only_a_success_resets_it(
     r = fail(a, token_a, code, 5)  # the code is void and the account waits 1 minute
     assert r.status_code == 429 and TOO_MANY in text(r)
     clock.shift(30)
-    right_code_refused(a, token_a, code, "30 seconds")
+    right_code_refused(a, token_a, code, "30 seconds", 30)
     clock.shift(30)  # t=60: the wait is over, the code stays void
     r = enter_sign_in_code(a, token_a, code)
     assert r.status_code == 422 and TOO_MANY in text(r)

@@ -15,6 +15,7 @@ from ..extensions import db, limiter
 from ..htmx import redirect_to, render
 from ..sessions import end_user_sessions
 from ..timeutil import utcnow
+from ..twostep import smscodes
 from . import bp, flows
 from . import messages as msg
 from .forms import CodeForm, EmptyForm, ForgotPasswordForm, NewPasswordForm
@@ -94,7 +95,7 @@ def _reset_code_step(user, state: dict):
     result = step.verify(form.code.data)
     if not result.ok:
         form.code.errors.append(result.message)
-        return _reset_code_page(step, form, result.status)
+        return _reset_code_page(step, form, smscodes.reply_status(result))
     state["done"].append("second_factor")
     session.modified = True
     db.session.commit()
@@ -127,7 +128,7 @@ def reset_password_resend(token: str):
         return redirect_to(url_for("auth.reset_password", token=token))
     result = step.resend()
     return _no_referrer(_reset_code_page(
-        step, CodeForm(formdata=None), result.status,
+        step, CodeForm(formdata=None), smscodes.reply_status(result),
         notice=None if result.ok else result.message, resent=result.ok))
 
 

@@ -13,6 +13,7 @@ from flask import redirect, request, session, url_for
 from ..extensions import limiter
 from ..htmx import redirect_to, render
 from ..sessions import PENDING
+from ..twostep import smscodes
 from . import bp, flows
 from .forms import CodeForm, EmptyForm
 from .second_step import SecondStep
@@ -53,7 +54,7 @@ def verify():
     result = step.verify(form.code.data)
     if not result.ok:
         form.code.errors.append(result.message)
-        return _render(step, form, status=result.status)
+        return _render(step, form, status=smscodes.reply_status(result))
     return redirect_to(flows.after_second_step(session.user))
 
 
@@ -67,7 +68,7 @@ def verify_resend():
     if not EmptyForm().validate_on_submit():
         return _render(step, CodeForm(formdata=None), status=400)
     result = step.resend()
-    return _render(step, CodeForm(formdata=None), status=result.status,
+    return _render(step, CodeForm(formdata=None), status=smscodes.reply_status(result),
                    notice=None if result.ok else result.message, resent=result.ok)
 
 

@@ -143,7 +143,7 @@ def two_step_phone(flow: str):
     result = smscodes.send_code(current_user, phone, FLOWS[flow])
     if not result.ok:
         form.phone.errors.append(result.message)
-        return _reply("phone", result.status,
+        return _reply("phone", smscodes.reply_status(result),
                       flow=flow, phone_form=form)
     session["two_step"] = {**state, "phone": phone}
     return _code_panel(flow, phone, CodeForm(formdata=None))
@@ -171,7 +171,7 @@ def two_step_resend(flow: str):
         return _reauth_again(flow)
     result = smscodes.send_code(current_user, state["phone"], FLOWS[flow])
     return _code_panel(flow, state["phone"], CodeForm(formdata=None),
-                       status=result.status,
+                       status=smscodes.reply_status(result),
                        notice=None if result.ok else result.message, resent=result.ok)
 
 
@@ -194,7 +194,7 @@ def two_step_code(flow: str):
     result = smscodes.check_code(current_user, phone, FLOWS[flow], form.code.data)
     if not result.ok:
         form.code.errors.append(result.message)
-        return _code_panel(flow, phone, form, status=result.status)
+        return _code_panel(flow, phone, form, status=smscodes.reply_status(result))
     user = current_user._get_current_object()
     user.sms_phone, user.sms_enabled_at = phone, user.sms_enabled_at or utcnow()
     events.record(user, "sms_enabled" if flow == "sms" else "phone_changed")
@@ -277,7 +277,7 @@ def _confirm_app(state, form):
     result = appcodes.confirm_setup(user, form.code.data)
     if not result.ok:
         form.code.errors.append(result.message)
-        return _secret_panel(form, result.status)
+        return _secret_panel(form, smscodes.reply_status(result))
     events.record(user, "app_replaced" if replacing else "app_enabled")
     session.pop("two_step", None)
     db.session.commit()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g, has_request_context
 
 from .. import mail, outbox
 from ..extensions import db
@@ -131,6 +131,19 @@ class Result:
         if self.wait or self.problem in _LIMITS:
             return 429
         return 422
+
+
+def reply_status(result: Result) -> int:
+    """:attr:`Result.status`, for the reply that shows ``result``.
+
+    A 429 with a wait also notes ``result.wait`` (seconds) for the reply's
+    ``Retry-After`` header (RFC 6585 section 4), which ``hubweb.errors`` adds,
+    so the header says what the message says ("Wait 4 minutes": 240).
+    """
+    status = result.status
+    if status == 429 and result.wait and has_request_context():
+        g.retry_after = result.wait
+    return status
 
 
 def sender():
