@@ -43,6 +43,9 @@ from .timeutil import utcnow
 ANONYMOUS, PENDING, SIGNED_IN = "anonymous", "pending", "signed_in"
 #: The keys an anonymous session may keep in a signed cookie instead of a row.
 COOKIE_KEYS = frozenset({"csrf_token", "_flashes", "next"})
+#: The longest signed cookie value sent; browsers keep at least 4,096 bytes a
+#: cookie (RFC 6265 section 6.1), name and attributes included.
+COOKIE_MAX_BYTES = 3072
 _COOKIE_SALT = "hubweb.anonymous-session"
 
 
@@ -170,13 +173,15 @@ class ServerSessionInterface(SessionInterface):
             db.session.execute(sa.delete(UserSession).where(UserSession.id == session.old_id))
         if (session.record is None and not session.new_token and session.modified
                 and session and COOKIE_KEYS.issuperset(session)):
-            # Anonymous, with nothing but what a signed cookie may carry.
-            if session.old_id is not None:
-                db.session.commit()
-            response.set_cookie(name, _serializer(app).dumps(dict(session)),
-                                **_cookie_options(app))
-            response.vary.add("Cookie")
-            return
+            # Anonymous, with nothing but what a signed cookie may carry, unless
+            # it is too long for one (a very long "next" address): then a row.
+            value = _serializer(app).dumps(dict(session))
+            if len(value) <= COOKIE_MAX_BYTES:
+                if session.old_id is not None:
+                    db.session.commit()
+                response.set_cookie(name, value, **_cookie_options(app))
+                response.vary.add("Cookie")
+                return
         if session.record is None and (session.new_token or (session.modified and session)):
             token = session.new_token or secrets.token_urlsafe(32)
             values = {
@@ -220,9 +225,11 @@ class ServerSessionInterface(SessionInterface):
 
 
 def _serializer(app) -> URLSafeTimedSerializer:
-    """The signer of anonymous session cookies (HMAC-SHA1 by itsdangerous, keyed
-    by ``SECRET_KEY`` with a salt of its own, so no other signed value fits)."""
-    return URLSafeTimedSerializer(app.secret_key, salt=_COOKIE_SALT)
+    """The signer of anonymous session cookies: itsdangerous, HMAC-SHA256 keyed
+    by ``SECRET_KEY`` with a salt of its own (so no other value the app signs
+    fits), and a timestamp for the age check."""
+    return URLSafeTimedSerializer(app.secret_key, salt=_COOKIE_SALT,
+                                  signer_kwargs={"digest_method": hashlib.sha256})
 
 
 def _from_cookie(app, value: str) -> ServerSession:

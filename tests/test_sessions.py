@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -328,8 +330,9 @@ def test_anonymous_page_view_creates_no_session_row_without_data(app, client):
 def signed_cookie(app, data: dict, salt: str = "hubweb.anonymous-session",
                   key: str | None = None) -> str:
     """A cookie value signed the way the app signs anonymous sessions (or with
-    another salt or key), made here with itsdangerous directly."""
-    return URLSafeTimedSerializer(key or app.secret_key, salt=salt).dumps(data)
+    another salt or key), made here with itsdangerous directly (HMAC-SHA256)."""
+    return URLSafeTimedSerializer(key or app.secret_key, salt=salt,
+                                  signer_kwargs={"digest_method": hashlib.sha256}).dumps(data)
 
 
 def test_sign_in_form_writes_nothing_and_signs_its_cookie(app, client):
@@ -340,7 +343,8 @@ def test_sign_in_form_writes_nothing_and_signs_its_cookie(app, client):
     assert writes(statements) == []
     assert rows(app) == []
     value = cookie(client)
-    data = URLSafeTimedSerializer(app.secret_key, salt="hubweb.anonymous-session").loads(value)
+    data = URLSafeTimedSerializer(app.secret_key, salt="hubweb.anonymous-session",
+                                  signer_kwargs={"digest_method": hashlib.sha256}).loads(value)
     assert list(data) == ["csrf_token"]
     assert re.fullmatch(r"[0-9a-f]{40}", data["csrf_token"])
     assert "HttpOnly" in page.headers["Set-Cookie"]
@@ -408,6 +412,35 @@ def test_anonymous_cookie_expires_after_the_idle_timeout(app, clock):
     clock.shift(app.config["SESSION_IDLE_TIMEOUT"] + 5)
     late = stale.post("/sign-in", data={"email": "", "password": "", "csrf_token": token})
     assert late.status_code == 400
+
+
+def test_sha1_signed_anonymous_cookie_is_refused(app):
+    """Only HMAC-SHA256 signatures count (itsdangerous's default is SHA-1)."""
+    sha1 = URLSafeTimedSerializer(app.secret_key, salt="hubweb.anonymous-session")
+    value = sha1.dumps({"csrf_token": "0" * 40})
+    with app.test_request_context():
+        session["csrf_token"] = "0" * 40
+        token = generate_csrf()
+    reply = client_with(app, value).post("/sign-in", data={
+        "email": "", "password": "", "csrf_token": token})
+    assert reply.status_code == 400
+
+
+def test_a_next_address_too_long_for_a_cookie_goes_into_a_row(app, make_user):
+    """A signed cookie stays under 3,072 bytes; a longer anonymous session (a
+    very long address to return to) is kept in a row, and sign-in still works."""
+    make_user()
+    client = app.test_client()
+    noise = secrets.token_urlsafe(3000)  # 4,000 characters that do not compress
+    path = "/settings/account?x=" + noise
+    assert client.get(path).status_code in (302, 303)
+    assert "." not in cookie(client)  # a token, not signed data
+    [row] = rows(app)
+    assert row.state == "anonymous" and noise in row.data
+    assert Auth(client).sign_in().headers["Location"] == path
+    short = app.test_client()
+    short.get("/settings/account?x=1")
+    assert "." in cookie(short) and len(cookie(short)) <= 3072
 
 
 def test_password_reset_state_moves_the_session_into_a_row(app, client, make_user, outbox):
