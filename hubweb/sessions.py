@@ -234,16 +234,25 @@ def _serializer(app) -> URLSafeTimedSerializer:
 
 def _from_cookie(app, value: str) -> ServerSession:
     """The anonymous session in a signed cookie, or an empty one when the
-    signature is wrong, the cookie is older than ``SESSION_IDLE_TIMEOUT`` or it
-    holds anything but :data:`COOKIE_KEYS`."""
+    signature is wrong, the cookie was last signed more than
+    ``SESSION_IDLE_TIMEOUT`` seconds ago, or it holds anything but
+    :data:`COOKIE_KEYS`. One signed over ``SESSION_TOUCH_INTERVAL`` ago is
+    marked modified, so the reply signs it again."""
+    signed_at = None
     try:
-        data = _serializer(app).loads(value, max_age=app.config["SESSION_IDLE_TIMEOUT"])
+        data, signed_at = _serializer(app).loads(
+            value, max_age=app.config["SESSION_IDLE_TIMEOUT"], return_timestamp=True)
     except BadSignature:  # also SignatureExpired
         data = None
     if not isinstance(data, dict) or not COOKIE_KEYS.issuperset(data):
         data = None
     session = ServerSession(data)
     session.from_cookie = True
+    if data and signed_at is not None:
+        # Signed again (a fresh timestamp) at most once a touch interval, so the
+        # idle timeout counts from the last visit, as "last seen" does for rows.
+        age = (utcnow() - signed_at).total_seconds()
+        session.modified = age >= app.config["SESSION_TOUCH_INTERVAL"]
     return session
 
 

@@ -414,6 +414,23 @@ def test_anonymous_cookie_expires_after_the_idle_timeout(app, clock):
     assert late.status_code == 400
 
 
+def test_an_active_anonymous_visitor_keeps_the_cookie_past_the_idle_timeout(app, clock):
+    """Like "last seen" for rows: a visit over a minute after the signing signs the
+    cookie again (same data, new time), so only an idle hour ends it."""
+    client = app.test_client()
+    token = csrf_token(client)
+    first = cookie(client)
+    clock.shift(30)
+    assert "Set-Cookie" not in client.get("/sign-in").headers  # within the minute
+    step = app.config["SESSION_IDLE_TIMEOUT"] * 2 // 3
+    for _ in range(2):  # two visits 40 minutes apart: 80 minutes in all
+        clock.shift(step)
+        assert "Set-Cookie" in client.get("/sign-in").headers
+    assert cookie(client) != first
+    ok = client.post("/sign-in", data={"email": "", "password": "", "csrf_token": token})
+    assert ok.status_code == 422  # the CSRF check passed; the empty form did not
+
+
 def test_sha1_signed_anonymous_cookie_is_refused(app):
     """Only HMAC-SHA256 signatures count (itsdangerous's default is SHA-1)."""
     sha1 = URLSafeTimedSerializer(app.secret_key, salt="hubweb.anonymous-session")
