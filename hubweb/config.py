@@ -63,6 +63,10 @@ DEFAULTS: dict[str, object] = {
     "ARGON2_TIME_COST": None,
     "ARGON2_MEMORY_COST": None,
     "ARGON2_PARALLELISM": None,
+    # Flask-Login's "remember me" cookie is never set here, but Flask-Login
+    # reads it when present, ahead of the session. Under a __Host- name no
+    # other host (a sibling subdomain) can plant one to sign people out.
+    "REMEMBER_COOKIE_NAME": "__Host-hubweb-remember",
     # Session lifetimes in seconds (NIST SP 800-63B rev 4, AAL2 reauthentication).
     "SESSION_IDLE_TIMEOUT": 3600,
     "SESSION_ABSOLUTE_TIMEOUT": 24 * 3600,

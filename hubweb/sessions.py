@@ -32,7 +32,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import g, request
 from flask.sessions import SessionInterface, SessionMixin
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.datastructures import CallbackDict
 
@@ -74,6 +74,9 @@ class ServerSession(CallbackDict, SessionMixin):
         self.old_id: str | None = None
         #: True when the data came from a signed cookie (anonymous, no row).
         self.from_cookie = False
+        #: True when the request's cookie leads nowhere (unknown, expired or
+        #: forged): the reply deletes it unless it sets a new one.
+        self.stale_cookie = False
 
     @property
     def id(self) -> str | None:
@@ -115,8 +118,10 @@ class ServerSessionInterface(SessionInterface):
         token = request.cookies.get(self.get_cookie_name(app))
         if token and "." in token:  # signed data; a token (token_urlsafe) has no "."
             return _from_cookie(app, token)
-        if not token or len(token) > 128:
+        if not token:
             return ServerSession()
+        if len(token) > 128:
+            return _stale()
         try:
             row = db.session.execute(
                 sa.select(UserSession, User)
@@ -130,7 +135,7 @@ class ServerSessionInterface(SessionInterface):
             g.database_down = True
             return ServerSession()
         if row is None:
-            return ServerSession()
+            return _stale()
         record, user = row
         # Detached, so that a view's commit or rollback never expires it: the
         # row may be deleted meanwhile (signed out from another device).
@@ -138,14 +143,13 @@ class ServerSessionInterface(SessionInterface):
         if _expired(app, record):
             db.session.execute(sa.delete(UserSession).where(UserSession.id == record.id))
             db.session.commit()
-            g.session_expired = record.state == SIGNED_IN
-            if not g.session_expired:
-                return ServerSession()
             # Say why the person is asked to sign in again (shown on the next page).
-            from .auth.messages import SESSION_EXPIRED
+            from .auth.messages import SESSION_EXPIRED, SIGN_IN_EXPIRED
 
-            fresh = ServerSession({"_flashes": [("info", SESSION_EXPIRED)]})
-            fresh.modified = True
+            why = {SIGNED_IN: SESSION_EXPIRED, PENDING: SIGN_IN_EXPIRED}.get(record.state)
+            fresh = _stale()
+            if why:
+                fresh["_flashes"] = [["info", why]]
             return fresh
         try:
             data = json.loads(record.data)
@@ -205,7 +209,8 @@ class ServerSessionInterface(SessionInterface):
         if session.record is None:
             if session.old_id is not None:
                 db.session.commit()
-            if session.old_id is not None or (session.from_cookie and session.modified):
+            if (session.old_id is not None or session.stale_cookie
+                    or (session.from_cookie and session.modified)):
                 response.delete_cookie(name, **_cookie_options(app))
             return
         values = {}
@@ -222,6 +227,14 @@ class ServerSessionInterface(SessionInterface):
 
     def is_null_session(self, obj) -> bool:
         return False
+
+
+def _stale() -> ServerSession:
+    """An empty session for a request whose cookie leads nowhere; saving it
+    deletes that cookie, so later requests do not look it up again."""
+    session = ServerSession()
+    session.stale_cookie = True
+    return session
 
 
 def _serializer(app) -> URLSafeTimedSerializer:
@@ -242,10 +255,10 @@ def _from_cookie(app, value: str) -> ServerSession:
     try:
         data, signed_at = _serializer(app).loads(
             value, max_age=app.config["SESSION_IDLE_TIMEOUT"], return_timestamp=True)
-    except BadSignature:  # also SignatureExpired
+    except BadData:  # a wrong or expired signature, or a payload that does not decode
         data = None
-    if not isinstance(data, dict) or not COOKIE_KEYS.issuperset(data):
-        data = None
+    if not _cookie_data_ok(data):
+        return _stale()
     session = ServerSession(data)
     session.from_cookie = True
     if data and signed_at is not None:
@@ -254,6 +267,21 @@ def _from_cookie(app, value: str) -> ServerSession:
         age = (utcnow() - signed_at).total_seconds()
         session.modified = age >= app.config["SESSION_TOUCH_INTERVAL"]
     return session
+
+
+def _cookie_data_ok(data) -> bool:
+    """True when ``data`` has only :data:`COOKIE_KEYS`, each of the shape the app
+    writes: ``csrf_token`` and ``next`` strings, ``_flashes`` a list of
+    ``[category, message]`` string pairs. Anything else is ignored, whoever
+    signed it, so it can never reach a view."""
+    if not isinstance(data, dict) or not COOKIE_KEYS.issuperset(data):
+        return False
+    if not all(isinstance(data[k], str) for k in ("csrf_token", "next") if k in data):
+        return False
+    flashes = data.get("_flashes", [])
+    return isinstance(flashes, list) and all(
+        isinstance(f, list) and len(f) == 2 and all(isinstance(x, str) for x in f)
+        for f in flashes)
 
 
 def _secure(app) -> bool:

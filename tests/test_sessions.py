@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
+import zlib
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -169,6 +171,19 @@ def test_sign_out_deletes_the_row_and_clears_the_cookie(app, client, make_user):
 # --------------------------------------------------------------------------- lifetimes
 
 
+@pytest.mark.parametrize("name", ["remember_token", "hubweb_remember", "session"])
+def test_a_planted_cookie_does_not_sign_anyone_out(app, client, make_user, name):
+    """Flask-Login reads its "remember me" cookie ahead of the session when one is
+    present. Under its default name (remember_token) any cookie a sibling
+    subdomain sets would do that; its name here is __Host- prefixed, which no
+    other host can set."""
+    make_user()
+    Auth(client).sign_in()
+    client.set_cookie(name, "x")
+    assert client.get("/settings/account").status_code == 200
+    assert app.config["REMEMBER_COOKIE_NAME"].startswith("__Host-")
+
+
 def test_idle_timeout_is_one_hour(app, make_user):
     uid = make_user()
     with time_machine.travel(START, tick=False) as traveller:
@@ -199,6 +214,43 @@ def test_expired_session_explains_itself_once(app, make_user):
     Auth(client).sign_in()
     Auth(client).sign_out()
     assert "Your session has expired" not in client.get("/sign-in").get_data(as_text=True)
+
+
+def test_unfinished_sign_in_explains_itself_and_clears_the_cookie(app, make_user):
+    """A half-signed-in session past its 10 minutes: the row is gone, the next
+    page says why, and the dead token leaves the browser."""
+    from sms_helpers import set_sms, start_second_step
+
+    uid = make_user()
+    set_sms(app, uid)
+    with time_machine.travel(START, tick=False) as traveller:
+        client = app.test_client()
+        start_second_step(client)
+        [row] = rows(app, user_id=uid)
+        assert row.state == "pending"
+        token = cookie(client)
+        traveller.shift(timedelta(seconds=app.config["PENDING_SIGN_IN_TIMEOUT"] + 1))
+        reply = client.get("/sign-in/verify")
+        assert reply.status_code in (302, 303) and reply.headers["Location"] == "/sign-in"
+        assert rows(app, user_id=uid) == []
+        assert cookie(client) != token and "." in cookie(client)  # the flash, signed
+        page = client.get("/sign-in").get_data(as_text=True)
+        assert "Your sign-in was not finished in time. Please sign in again." in page
+
+
+@pytest.mark.parametrize("value", ["x" * 43, "y" * 200])
+def test_a_cookie_that_leads_nowhere_is_deleted(app, value):
+    """An unknown (or over-long) token is answered as no session, and the reply
+    deletes it, so later requests do not look it up again."""
+    other = client_with(app, value)
+    with sql_log(app) as statements:
+        reply = other.get("/")
+    assert len([s for s in statements if "FROM sessions" in s]) == (1 if len(value) <= 128 else 0)
+    assert cookie(other) is None
+    assert COOKIE in reply.headers["Set-Cookie"] and "Max-Age=0" in reply.headers["Set-Cookie"]
+    with sql_log(app) as statements:
+        other.get("/")
+    assert statements == []
 
 
 def test_idle_timeout_also_for_htmx(app, make_user):
@@ -399,6 +451,39 @@ def test_anonymous_cookie_with_other_keys_is_refused(app, make_user):
     reply = client_with(app, value).get("/settings/account")
     assert reply.status_code == 303
     assert reply.headers["Location"] == "/sign-in"
+
+
+def _b64(raw: bytes) -> bytes:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+
+@pytest.mark.parametrize("body", [
+    _b64(b"{not json"),  # not JSON
+    b"." + _b64(b"\x78\x9c broken zlib"),  # "." marks a zlib body that does not inflate
+    b"." + _b64(zlib.compress(b"[1,")),  # inflates, but not to JSON
+], ids=["not json", "broken zlib", "compressed non-json"])
+def test_correctly_signed_cookie_that_does_not_decode_is_ignored(app, body):
+    """Signed with the right key but not a payload the app writes: treated as
+    no session (a form gets a fresh token), never a 500."""
+    signer = URLSafeTimedSerializer(app.secret_key, salt="hubweb.anonymous-session",
+                                    signer_kwargs={"digest_method": hashlib.sha256}).make_signer(
+                                        "hubweb.anonymous-session")
+    value = signer.sign(body).decode()
+    client = client_with(app, value)
+    reply = client.get("/sign-in")
+    assert reply.status_code == 200
+    assert "." in cookie(client) and cookie(client) != value  # replaced by a good one
+
+
+@pytest.mark.parametrize("data", [
+    {"csrf_token": 5}, {"next": ["/"]}, {"_flashes": "x"}, {"_flashes": [["error"]]},
+    {"_flashes": [[1, 2]]}, ["csrf_token"], "csrf_token",
+])
+def test_correctly_signed_cookie_of_the_wrong_shape_is_ignored(app, data):
+    client = client_with(app, signed_cookie(app, data))
+    reply = client.get("/sign-in")
+    assert reply.status_code == 200
+    assert rows(app) == []
 
 
 def test_anonymous_cookie_expires_after_the_idle_timeout(app, clock):

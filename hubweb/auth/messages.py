@@ -24,6 +24,7 @@ CONFIRMED = "Your email address is confirmed. You can sign in now."
 ACCOUNT_CREATED = "Your account is ready. Sign in to continue."
 SIGNED_OUT = "You have signed out."
 SESSION_EXPIRED = "Your session has expired. Please sign in again."
+SIGN_IN_EXPIRED = "Your sign-in was not finished in time. Please sign in again."
 RESET_SENT = (
     "If an account uses {email}, we sent it a link to reset the password. "
     "The link is valid for 1 hour."
