@@ -35,9 +35,16 @@ APP_DISABLED = "Your authenticator app is off. Two-step verification by SMS stay
 APP_KEY_EXPIRED = "The secret key expired after 15 minutes. Get a new secret key."
 
 
+def stated_seconds(seconds: int) -> int:
+    """The wait that :func:`duration` states, in seconds: exact under a minute,
+    else rounded up to whole minutes (115 -> 120), never shorter than the real one."""
+    return seconds if seconds < 60 else -(-seconds // 60) * 60
+
+
 def duration(seconds: int) -> str:
-    """Say a wait in words: "45 seconds", "1 minute", "12 minutes"."""
+    """Say a wait in words: "45 seconds", "1 minute", "12 minutes" (rounded up,
+    see :func:`stated_seconds`)."""
     if seconds < 60:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = -(-seconds // 60)
+    minutes = stated_seconds(seconds) // 60
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
