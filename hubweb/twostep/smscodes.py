@@ -39,6 +39,9 @@ from .sms import SmsError, build_sender, code_message
 log = logging.getLogger(__name__)
 
 PURPOSES = ("setup", "sign_in", "recovery", "change_phone")
+#: Purposes whose code goes to a number the account has not proved it holds
+#: yet: only these count towards, and are held by, the per-number limit.
+CLAIMS = ("setup", "change_phone")
 LIFETIME = 300  # seconds
 MAX_ATTEMPTS = 5
 COOLDOWN = 60  # seconds
@@ -136,13 +139,14 @@ class Result:
 def reply_status(result: Result) -> int:
     """:attr:`Result.status`, for the reply that shows ``result``.
 
-    A 429 with a wait also notes ``result.wait`` (seconds) for the reply's
-    ``Retry-After`` header (RFC 6585 section 4), which ``hubweb.errors`` adds,
-    so the header says what the message says ("Wait 4 minutes": 240).
+    A 429 with a wait also notes the wait for the reply's ``Retry-After``
+    header (RFC 6585 section 4), which ``hubweb.errors`` adds: the seconds the
+    message states ("Wait 4 minutes": 240, even when 235 are left), so the
+    header and the words agree and neither is shorter than the real wait.
     """
     status = result.status
     if status == 429 and result.wait and has_request_context():
-        g.retry_after = result.wait
+        g.retry_after = msg.stated_seconds(result.wait)
     return status
 
 
@@ -167,8 +171,19 @@ def _context(user: User, phone: str, purpose: str) -> str:
     return f"{purpose}:{user.id}:{phone}"
 
 
-def send_limit(user: User, phone: str) -> Result:
-    """Check the send limits without sending; a :class:`Result` with the wait."""
+def send_limit(user: User, phone: str, purpose: str) -> Result:
+    """Check the send limits without sending; a :class:`Result` with the wait.
+
+    Per account (every purpose): one code per :data:`COOLDOWN` seconds and
+    :data:`SENDS_PER_HOUR` an hour. Per number, :data:`SENDS_PER_HOUR` an hour
+    of set-up and change-of-number codes (:data:`CLAIMS`), from all accounts
+    together: it stops anyone from flooding a number they do not hold. It
+    neither counts nor holds the sign-in and recovery codes that go to an
+    account's own, verified number, so strangers trying to claim that number
+    cannot lock its owner out.
+
+    :param purpose: one of :data:`PURPOSES`.
+    """
     now = utcnow()
     hour_ago = now - timedelta(seconds=HOUR)
     mine = list(db.session.scalars(
@@ -179,8 +194,11 @@ def send_limit(user: User, phone: str) -> Result:
         return Result(Problem.COOLDOWN, math.ceil(COOLDOWN - since))
     if len(mine) >= SENDS_PER_HOUR:
         return Result(Problem.ACCOUNT_LIMIT, _until_free(mine[SENDS_PER_HOUR - 1], now))
+    if purpose not in CLAIMS:
+        return Result()
     theirs = list(db.session.scalars(
         sa.select(SmsCode.created_at).where(SmsCode.phone == phone)
+        .where(SmsCode.purpose.in_(CLAIMS))
         .where(SmsCode.created_at > hour_ago).order_by(SmsCode.created_at.desc())
     ))
     if len(theirs) >= SENDS_PER_HOUR:
@@ -202,7 +220,7 @@ def send_code(user: User, phone: str, purpose: str) -> Result:
     :param phone: E.164 number.
     :param purpose: one of :data:`PURPOSES`.
     """
-    limit = send_limit(user, phone)
+    limit = send_limit(user, phone, purpose)
     if not limit.ok:
         return limit
     now, code = utcnow(), generate_code()
