@@ -12,7 +12,9 @@ import re
 
 from gunicorn.glogging import Logger
 
-_TOKEN_PATH = re.compile(r"(/(?:reset-password|confirm-email)/)[^/\s?\"]+")
+# The segment after the prefix is a token, except the route "/confirm-email/resend".
+_TOKEN_PATH = re.compile(
+    r"(/(?:reset-password|confirm-email)/)(?!resend(?:[/?\s\"]|$))[^/\s?\"]+")
 
 
 def redact(text: str) -> str:
