@@ -17,10 +17,13 @@ $(STAMP): $(VENV)/pyvenv.cfg requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-## run: serve the portal on http://127.0.0.1:5000 (SQLite, console mail and SMS)
+## run: serve the portal on http://127.0.0.1:5000 (SQLite, console mail and SMS);
+## PORT=5001 serves another port, and the links in emails point there too
+## (HUBWEB_BASE_URL, unless it is set already).
 run: $(STAMP)
 	$(BIN)/flask db upgrade
 	HUBWEB_MAIL_BACKEND=console HUBWEB_SMS_BACKEND=console \
+		HUBWEB_BASE_URL=$${HUBWEB_BASE_URL:-http://127.0.0.1:$(PORT)} \
 		$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 ## test: lint, then the whole test suite twice: on SQLite, then on PostgreSQL and
