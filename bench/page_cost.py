@@ -19,7 +19,8 @@ For the breakdown, a fourth server (``bench.floor:app``: the same app on the
 same PostgreSQL database, with the same signed-in cookie) answers
 ``/bench/floor``, a signed-in page that does nothing: the cost of the request
 hooks and the revocable server-side session alone, which every signed-in page
-pays before its own queries and template.
+pays before its own queries and template; and ``/bench/anonymous`` without a
+cookie, the same app with no database work at all.
 """
 
 from __future__ import annotations
@@ -171,7 +172,8 @@ def run() -> dict:
                             args=("--max-requests", "0"))
         servers.append(floor.start())
         targets = {"hello": (hello, hello.url + "/", {}), **portals,
-                   "floor": (floor, floor.url + "/bench/floor", pg_headers)}
+                   "floor": (floor, floor.url + "/bench/floor", pg_headers),
+                   "anonymous": (floor, floor.url + "/bench/anonymous", {})}
         page_bytes = {name: _check_page(server, headers)
                       for name, (server, _, headers) in portals.items()}
         connections = hello.workers * int(env.get("HUBWEB_THREADS", "4"))
@@ -196,7 +198,7 @@ def run() -> dict:
         tmp.cleanup()
         delete_redis_keys(prefix, REDIS_URL)
     hello_rate = median(rates["hello"])
-    ratios = {name: median(rates[name]) / hello_rate for name in (*portals, "floor")}
+    ratios = {name: median(rates[name]) / hello_rate for name in (*portals, "floor", "anonymous")}
     ratio = ratios["PostgreSQL"]
     bad = {name: {s: n for s, n in counts.items() if s != "200"}
            for name, counts in statuses.items()}
@@ -206,7 +208,8 @@ def run() -> dict:
               f"ratio {ratios['SQLite']:.3f}); {generator}, {connections} connections, "
               f"{rounds} x {seconds} s each, interleaved; {page_bytes['PostgreSQL']:,}-byte page; "
               f"floor (signed-in, no page) {median(rates['floor']):.0f} req/s, ratio "
-              f"{ratios['floor']:.3f}")
+              f"{ratios['floor']:.3f}; the app without database work "
+              f"{median(rates['anonymous']):.0f} req/s, ratio {ratios['anonymous']:.3f}")
     if any(bad.values()):
         detail += f"; NON-200 RESPONSES: {bad}"
     return {
