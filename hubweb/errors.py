@@ -132,8 +132,10 @@ def init_app(app) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(exc):
         if is_htmx():
+            # Still a 400 (a refusal, in logs too); htmx 4 follows HX-Refresh
+            # on error statuses as well, and the reloaded page shows why.
             flash(CSRF_MESSAGE, "error")
-            return "", 200, {"HX-Refresh": "true"}
+            return "", 400, {"HX-Refresh": "true"}
         return error_reply(400, CSRF_MESSAGE.replace("The page has been reloaded: p", "P"))
 
     @app.errorhandler(HTTPException)

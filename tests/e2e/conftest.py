@@ -63,9 +63,8 @@ STEP_SHOTS = ROOT / "artifacts" / "screenshots"
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 #: Replies the portal gives on purpose: a form with errors (422). Chromium logs
 #: every 4xx as "Failed to load resource"; other statuses stay errors.
-EXPECTED_STATUS = re.compile(
-    r"^Failed to load resource: the server responded with a status of 422 "
-)
+LOAD_FAILED = "Failed to load resource: the server responded with a status of "
+EXPECTED_STATUS = re.compile(f"^{LOAD_FAILED}422 ")
 
 _numbers = itertools.count(1)
 
@@ -168,6 +167,8 @@ class Portal:
         self.checked: list[str] = []
         self._mailbox = None
         self._js_off: set[int] = set()
+        #: Statuses a test expects the browser to log as failed loads (besides 422).
+        self.expected_statuses: set[int] = set()
 
     # -- pages -------------------------------------------------------------
     def page(self, js: bool = True):
@@ -186,7 +187,10 @@ class Portal:
         return page
 
     def _console(self, message) -> None:
-        if message.type == "error" and not EXPECTED_STATUS.match(message.text):
+        expected = EXPECTED_STATUS.match(message.text) or any(
+            message.text.startswith(f"{LOAD_FAILED}{status} ")
+            for status in self.expected_statuses)
+        if message.type == "error" and not expected:
             where = message.location.get("url", "")
             self.problems.append(f"console error at {where}: {message.text}")
 
@@ -200,8 +204,8 @@ class Portal:
         if response.request.headers.get("hx-request") != "true":
             return
         self.fragments.append((response.url, response.status))
-        if 300 <= response.status < 400:
-            return
+        if 300 <= response.status < 400 or response.headers.get("hx-refresh") == "true":
+            return  # no body to swap: htmx reloads the page (the body is gone by then)
         body = response.text().lower()
         if "<html" in body or "<!doctype" in body or "<head" in body or "<body" in body:
             self.problems.append(f"htmx reply with a whole page: {response.url}")

@@ -108,3 +108,30 @@ def test_sign_in_with_sms(portal, js):
     expect(page).to_have_url(portal.origin + "/")
     expect(page.get_by_role("link", name=acct.email)).to_be_visible()
     sign_out(page, acct.email)
+
+
+def test_htmx_form_with_a_stale_token_reloads_and_says_why(portal):
+    """The CSRF check refuses an htmx post with 400 and HX-Refresh; Chromium's
+    htmx reloads the page, which shows why and holds a fresh token that works.
+    The token goes stale the way it does in life: the same browser signs out and
+    in again in another tab, so the open page's token belongs to an ended session."""
+    portal.expected_statuses.add(400)  # the refusal itself, logged by Chromium
+    page = portal.page(True)
+    acct = portal.account()
+    sign_in(page, acct)
+    page.goto("/settings/account")
+    page.evaluate("() => { window.__marker = 1; }")
+    other = page.context.new_page()
+    other.goto("/settings/account")
+    sign_out(other, acct.email)
+    sign_in(other, acct)
+    other.close()
+    section = page.locator("#two-step-verification")
+    with page.expect_response(lambda r: r.url.endswith("/settings/two-step/sms/start")) as sent:
+        section.get_by_role("button", name="Set up").click()
+    assert sent.value.status == 400
+    expired = "This form has expired or did not come from this site."
+    expect(page.get_by_text(expired)).to_be_visible()
+    assert page.evaluate("() => window.__marker") is None  # the page was reloaded
+    section.get_by_role("button", name="Set up").click()  # the new token works
+    expect(section.get_by_label("Password")).to_be_visible()
