@@ -26,7 +26,7 @@ from app_helpers import (
     verify,
     wrong_code,
 )
-from conftest import PASSWORD, base_config, csrf_token
+from conftest import PASSWORD, Auth, base_config, csrf_token
 
 from hubweb import accounts, create_app
 from hubweb.extensions import db
@@ -286,6 +286,22 @@ def test_sign_in_asks_for_the_app_and_switches_to_sms(app, client, signed_in_hal
         assert r.status_code == 422 and "Choose the authenticator app or SMS." in page(r).words
     r = verify(client, last_sms_code(outbox, PHONE))
     assert r.status_code == 303 and r.headers["Location"] == "/"
+
+
+def test_use_sms_while_sending_is_held_says_so_in_the_status(app, client, signed_in_halfway,
+                                                           outbox, clock):
+    """"Use SMS" switches, but when the account's 60-second cooldown holds the
+    code back, the reply is a 429 with Retry-After, as "Resend code" is."""
+    r = click(client, "/sign-in/verify", "Use SMS")  # sends a code
+    assert r.status_code == 200 and SMS_PROMPT in page(r).words
+    sent = len(outbox.messages("sms"))
+    clock.shift(20)
+    other = app.test_client()  # another browser: a second step of its own
+    assert Auth(other).sign_in().headers["Location"] == "/sign-in/verify"
+    r = click(other, "/sign-in/verify", "Use SMS")
+    assert r.status_code == 429 and r.headers["Retry-After"] == "40"
+    assert "Wait 40 seconds" in page(r).words
+    assert len(outbox.messages("sms")) == sent
 
 
 def test_sign_in_with_the_app_after_switching_back(client, signed_in_halfway, clock):

@@ -143,7 +143,9 @@ def reset_password_method(token: str):
     except ValueError:
         return _no_referrer(_reset_code_page(step, CodeForm(formdata=None), 422,
                                              notice="Choose the authenticator app or SMS."))
+    # Switched; a refused send (limit, gateway) still says so in the status.
     return _no_referrer(_reset_code_page(step, CodeForm(formdata=None),
+                                         smscodes.reply_status(result),
                                          notice=None if result.ok else result.message))
 
 

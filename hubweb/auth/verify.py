@@ -85,7 +85,9 @@ def verify_method():
     except ValueError:
         return _render(step, CodeForm(formdata=None), status=422,
                        notice="Choose the authenticator app or SMS.")
-    return _render(step, CodeForm(formdata=None), notice=None if result.ok else result.message)
+    # Switched; a refused send (limit, gateway) still says so in the status.
+    return _render(step, CodeForm(formdata=None), status=smscodes.reply_status(result),
+                   notice=None if result.ok else result.message)
 
 
 def _render(step, form, status=200, **context):
