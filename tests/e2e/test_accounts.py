@@ -135,3 +135,28 @@ def test_htmx_form_with_a_stale_token_reloads_and_says_why(portal):
     assert page.evaluate("() => window.__marker") is None  # the page was reloaded
     section.get_by_role("button", name="Set up").click()  # the new token works
     expect(section.get_by_label("Password")).to_be_visible()
+
+
+def test_a_very_long_email_address_does_not_widen_the_page(portal):
+    """A 249-character address (email-validator allows up to 254) wraps instead of
+    pushing the page wider than a phone's 390 px."""
+    from conftest import PASSWORD
+
+    from hubweb import accounts
+    from hubweb.extensions import db
+
+    from .conftest import PHONE, Account
+
+    email = "x" * 64 + "@" + ".".join(["d" * 58] * 3) + ".example"
+    acct = Account(email, PASSWORD, portal.new_phone())
+    with portal.app.app_context():
+        accounts.create_user(email, PASSWORD, confirmed=True)
+        db.session.commit()
+    page = portal.page(True)
+    page.set_viewport_size(PHONE)
+    sign_in(page, acct)
+    for path in ("/", "/settings/account"):
+        page.goto(path)
+        expect(page.get_by_text(email).first).to_be_visible()
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], (path, width)
