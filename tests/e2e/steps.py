@@ -180,6 +180,9 @@ def set_up_app(portal: Portal, page: Page, acct: Account, *, shots=False,
 def check_qr_on_screen(qr, uri: str) -> None:
     """The QR code as Chromium shows it: at least 4 CSS px per module, not
     smoothed, and a picture of it on screen decodes (zbarimg) to ``uri`` exactly."""
+    # Waits (up to the timeout) for the stylesheet: right after a plain-form
+    # navigation the image can be laid out before style.css applies.
+    expect(qr).to_have_css("image-rendering", "pixelated")
     natural, shown, rendering = qr.evaluate(
         "img => [img.naturalWidth, img.getBoundingClientRect().width,"
         " getComputedStyle(img).imageRendering]")
