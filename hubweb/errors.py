@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as DBTimeoutError
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, UnsupportedMediaType
 
-from .extensions import db, login_manager
+from .extensions import db, limiter, login_manager
 from .htmx import is_htmx
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,6 @@ def _limit_retry_after(exc: RateLimitExceeded) -> int:
     the 429 (RFC 6585 section 4), asks the storage here. Falls back to the
     limit's whole window when the storage cannot say.
     """
-    from .extensions import limiter
-
     window = exc.limit.limit.get_expiry()
     try:
         current = limiter.current_limit

@@ -17,6 +17,7 @@ from conftest import Auth, csrf_token
 from flask import session
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import URLSafeTimedSerializer
+from sms_helpers import set_sms, start_second_step
 
 from hubweb import sessions
 from hubweb.extensions import db
@@ -219,8 +220,6 @@ def test_expired_session_explains_itself_once(app, make_user):
 def test_unfinished_sign_in_explains_itself_and_clears_the_cookie(app, make_user):
     """A half-signed-in session past its 10 minutes: the row is gone, the next
     page says why, and the dead token leaves the browser."""
-    from sms_helpers import set_sms, start_second_step
-
     uid = make_user()
     set_sms(app, uid)
     with time_machine.travel(START, tick=False) as traveller:
@@ -379,12 +378,19 @@ def test_anonymous_page_view_creates_no_session_row_without_data(app, client):
 # --------------------------------------------------------------------------- anonymous cookie
 
 
-def signed_cookie(app, data: dict, salt: str = "hubweb.anonymous-session",
-                  key: str | None = None) -> str:
-    """A cookie value signed the way the app signs anonymous sessions (or with
-    another salt or key), made here with itsdangerous directly (HMAC-SHA256)."""
+ANON_SALT = "hubweb.anonymous-session"
+
+
+def anon_serializer(app, salt: str = ANON_SALT, key: str | None = None):
+    """The signer of anonymous session cookies, made here with itsdangerous
+    directly (HMAC-SHA256), or one with another salt or key."""
     return URLSafeTimedSerializer(key or app.secret_key, salt=salt,
-                                  signer_kwargs={"digest_method": hashlib.sha256}).dumps(data)
+                                  signer_kwargs={"digest_method": hashlib.sha256})
+
+
+def signed_cookie(app, data: dict, salt: str = ANON_SALT, key: str | None = None) -> str:
+    """A cookie value signed the way the app signs anonymous sessions (or not)."""
+    return anon_serializer(app, salt, key).dumps(data)
 
 
 def test_sign_in_form_writes_nothing_and_signs_its_cookie(app, client):
@@ -395,8 +401,7 @@ def test_sign_in_form_writes_nothing_and_signs_its_cookie(app, client):
     assert writes(statements) == []
     assert rows(app) == []
     value = cookie(client)
-    data = URLSafeTimedSerializer(app.secret_key, salt="hubweb.anonymous-session",
-                                  signer_kwargs={"digest_method": hashlib.sha256}).loads(value)
+    data = anon_serializer(app).loads(value)
     assert list(data) == ["csrf_token"]
     assert re.fullmatch(r"[0-9a-f]{40}", data["csrf_token"])
     assert "HttpOnly" in page.headers["Set-Cookie"]
@@ -465,9 +470,7 @@ def _b64(raw: bytes) -> bytes:
 def test_correctly_signed_cookie_that_does_not_decode_is_ignored(app, body):
     """Signed with the right key but not a payload the app writes: treated as
     no session (a form gets a fresh token), never a 500."""
-    signer = URLSafeTimedSerializer(app.secret_key, salt="hubweb.anonymous-session",
-                                    signer_kwargs={"digest_method": hashlib.sha256}).make_signer(
-                                        "hubweb.anonymous-session")
+    signer = anon_serializer(app).make_signer(ANON_SALT)
     value = signer.sign(body).decode()
     client = client_with(app, value)
     reply = client.get("/sign-in")
@@ -518,7 +521,7 @@ def test_an_active_anonymous_visitor_keeps_the_cookie_past_the_idle_timeout(app,
 
 def test_sha1_signed_anonymous_cookie_is_refused(app):
     """Only HMAC-SHA256 signatures count (itsdangerous's default is SHA-1)."""
-    sha1 = URLSafeTimedSerializer(app.secret_key, salt="hubweb.anonymous-session")
+    sha1 = URLSafeTimedSerializer(app.secret_key, salt=ANON_SALT)
     value = sha1.dumps({"csrf_token": "0" * 40})
     with app.test_request_context():
         session["csrf_token"] = "0" * 40
