@@ -30,6 +30,7 @@ the very policy whose violations these tests look for.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import re
@@ -113,16 +114,24 @@ def live_app(live_server, tmp_path, migrated_db):
 
 @pytest.fixture(scope="session")
 def axe_source() -> str:
-    """axe-core's source, installed from package-lock.json on first use."""
-    if not AXE_JS.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            _unavailable("npm is needed to install axe-core (tests/e2e/package-lock.json)")
-        done = subprocess.run([npm, "ci", "--prefix", str(HERE), "--no-audit", "--no-fund"],
-                              capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            _unavailable(f"npm ci --prefix tests/e2e failed: {done.stderr.strip()[-500:]}")
-    return AXE_JS.read_text(encoding="utf-8")
+    """axe-core's source, installed from package-lock.json on first use.
+
+    Each xdist worker has its own session, so two may get here at once on a
+    fresh clone; ``npm ci`` first deletes node_modules, so one worker could read
+    a half-written file while the other installs. An exclusive lock on a file
+    beside package.json makes the first install and the others wait.
+    """
+    with open(HERE / ".npm-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not AXE_JS.exists():
+            npm = shutil.which("npm")
+            if npm is None:
+                _unavailable("npm is needed to install axe-core (tests/e2e/package-lock.json)")
+            done = subprocess.run([npm, "ci", "--prefix", str(HERE), "--no-audit", "--no-fund"],
+                                  capture_output=True, text=True, timeout=300)
+            if done.returncode != 0:
+                _unavailable(f"npm ci --prefix tests/e2e failed: {done.stderr.strip()[-500:]}")
+        return AXE_JS.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
