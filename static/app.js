@@ -52,6 +52,51 @@
     });
   }
 
+  // Send-limit countdown (issue 11 rule 4): an element with data-countdown
+  // (seconds) holds back the button named by data-countdown-button until the
+  // wait is over, rewriting {wait} in data-countdown-text each second and then
+  // showing data-countdown-done. Every word comes from the page's data
+  // attributes (data-countdown-units: {"second": "1 second", "seconds":
+  // "{count} seconds", ...}); the server enforces the wait either way.
+  function sayWait(el, units, seconds) {
+    var upTo = parseInt(el.getAttribute("data-countdown-minutes-up-to"), 10);
+    var unit, count;
+    if (seconds < 60) { count = seconds; unit = count === 1 ? "second" : "seconds"; }
+    else if (seconds <= upTo) { count = Math.ceil(seconds / 60); unit = count === 1 ? "minute" : "minutes"; }
+    else { count = Math.ceil(seconds / 3600); unit = "hours"; }
+    return units[unit].replace("{count}", String(count));
+  }
+
+  function startCountdowns(root) {
+    if (!root.querySelectorAll) return;
+    root.querySelectorAll("[data-countdown]").forEach(function (el) {
+      if (el.dataset.counting) return;
+      el.dataset.counting = "1";
+      var units = JSON.parse(el.getAttribute("data-countdown-units"));
+      var text = el.getAttribute("data-countdown-text");
+      var button = document.getElementById(el.getAttribute("data-countdown-button"));
+      var end = Date.now() + 1000 * parseInt(el.getAttribute("data-countdown"), 10);
+      // Announced once, when the wait is over, not every second.
+      el.setAttribute("aria-live", "off");
+      if (button) button.disabled = true;
+      function tick() {
+        if (!el.isConnected) { clearInterval(timer); return; }
+        var left = Math.ceil((end - Date.now()) / 1000);
+        if (left > 0) {
+          var words = text.replace("{wait}", sayWait(el, units, left));
+          if (el.textContent !== words) el.textContent = words;
+          return;
+        }
+        clearInterval(timer);
+        el.setAttribute("aria-live", "polite");
+        el.textContent = el.getAttribute("data-countdown-done");
+        if (button && button.isConnected) button.disabled = false;
+      }
+      var timer = setInterval(tick, 250);
+      tick();
+    });
+  }
+
   // After htmx swaps a panel in, move focus to its first field; failing that to
   // its message or heading, so that keyboard focus is never lost on <body>.
   var FOCUS_ORDER = ["[autofocus]", "input:not([type=hidden]):not([disabled])",
@@ -59,6 +104,7 @@
   document.addEventListener("htmx:after:swap", function (e) {
     var root = e.target && e.target.isConnected ? e.target : document;
     addCopyButtons(root);
+    startCountdowns(root);
     var target = null;
     for (var i = 0; i < FOCUS_ORDER.length && !target && root.querySelector; i++) {
       target = root.querySelector(FOCUS_ORDER[i]);
@@ -72,5 +118,6 @@
   document.addEventListener("DOMContentLoaded", function () {
     setupMenu();
     addCopyButtons(document);
+    startCountdowns(document);
   });
 })();

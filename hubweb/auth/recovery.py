@@ -89,7 +89,7 @@ def _reset_code_step(user, state: dict):
     step, form = SecondStep(user, state, "recovery"), CodeForm()
     if request.method == "GET":
         sent = step.begin()
-        return _reset_code_page(step, form, notice=None if sent.ok else sent.message)
+        return _reset_code_page(step, form, notice=sent.alert, send=sent)
     if not form.validate_on_submit():
         return _reset_code_page(step, form, 422)
     result = step.verify(form.code.data)
@@ -129,7 +129,7 @@ def reset_password_resend(token: str):
     result = step.resend()
     return _no_referrer(_reset_code_page(
         step, CodeForm(formdata=None), smscodes.reply_status(result),
-        notice=None if result.ok else result.message, resent=result.ok))
+        notice=result.alert, send=result, resent=result.ok))
 
 
 @bp.post("/reset-password/<token>/method")
@@ -146,7 +146,7 @@ def reset_password_method(token: str):
     # Switched; a refused send (limit, gateway) still says so in the status.
     return _no_referrer(_reset_code_page(step, CodeForm(formdata=None),
                                          smscodes.reply_status(result),
-                                         notice=None if result.ok else result.message))
+                                         notice=result.alert, send=result))
 
 
 def _link_problem(problem: str):

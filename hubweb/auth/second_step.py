@@ -10,11 +10,39 @@ switches (and sends one SMS), "Use authenticator app" switches back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import session
 
 from ..models import User
 from ..twostep import appcodes, smscodes
+from ..twostep import messages as msg
 from ..twostep.phone import mask_phone
+
+
+@dataclass(frozen=True)
+class Countdown:
+    """A send limit said calmly next to the button it holds back (issue 11 rule 4).
+
+    The page shows :attr:`words`; where JavaScript runs, ``static/app.js``
+    counts :attr:`seconds` down, rewriting ``{wait}`` in :attr:`text` with
+    :data:`~hubweb.twostep.messages.UNITS`, then shows :attr:`done` and enables
+    the button. The server enforces the limit either way.
+
+    :ivar seconds: whole seconds until a code may be sent.
+    :ivar text: the sentence, with ``{wait}`` for the time left.
+    :ivar done: the sentence once the wait is over.
+    """
+
+    seconds: int
+    text: str
+    done: str
+    units = msg.UNITS
+    minutes_up_to = msg.MINUTES_UP_TO
+
+    @property
+    def words(self) -> str:
+        return self.text.format(wait=msg.duration(self.seconds))
 
 
 class SecondStep:
@@ -58,6 +86,27 @@ class SecondStep:
     def masked_phone(self) -> str:
         """The user's number with only the last digits visible."""
         return mask_phone(self.user.sms_phone)
+
+    @property
+    def send_label(self) -> str:
+        """The SMS button: "Resend code" once a code was sent for this step, else "Send code"."""
+        return msg.RESEND_BUTTON if self.sms_sent else msg.SEND_BUTTON
+
+    def countdown(self, send: smscodes.Result | None = None) -> Countdown | None:
+        """The wait before the SMS button may send, or ``None`` when it may now.
+
+        :param send: this request's send attempt, if it made one; when a limit
+            held it back, the page says that limit's own sentence, else (a code
+            for this step is on its way) "You can ask for a new code in ...".
+        """
+        if self.method != "sms":
+            return None
+        hold = smscodes.send_limit(self.user, self.user.sms_phone, self.purpose)
+        if hold.ok:
+            return None
+        asked = send is not None and send.held
+        text = msg.SEND_AGAIN_IN if self.sms_sent and not asked else hold.wait_text
+        return Countdown(hold.wait, text, msg.SEND_READY.format(button=self.send_label))
 
     def begin(self) -> smscodes.Result:
         """Send the first SMS of this step, once; later calls send nothing.

@@ -48,7 +48,7 @@ def verify():
     step, form = _step(), CodeForm()
     if request.method == "GET":
         sent = step.begin()
-        return _render(step, form, notice=None if sent.ok else sent.message)
+        return _render(step, form, notice=sent.alert, send=sent)
     if not form.validate_on_submit():
         return _render(step, form, status=422)
     result = step.verify(form.code.data)
@@ -61,7 +61,7 @@ def verify():
 @bp.post("/sign-in/verify/resend")
 @limiter.limit("10 per minute")
 def verify_resend():
-    """Send a new SMS code (after the 60-second cooldown)."""
+    """Send a new SMS code (the send limits of hubweb.twostep.sendlimits apply)."""
     if session.state != PENDING:
         return redirect_to(url_for("auth.sign_in"))
     step = _step()
@@ -69,7 +69,7 @@ def verify_resend():
         return _render(step, CodeForm(formdata=None), status=400)
     result = step.resend()
     return _render(step, CodeForm(formdata=None), status=smscodes.reply_status(result),
-                   notice=None if result.ok else result.message, resent=result.ok)
+                   notice=result.alert, send=result, resent=result.ok)
 
 
 @bp.post("/sign-in/verify/method")
@@ -87,7 +87,7 @@ def verify_method():
                        notice="Choose the authenticator app or SMS.")
     # Switched; a refused send (limit, gateway) still says so in the status.
     return _render(step, CodeForm(formdata=None), status=smscodes.reply_status(result),
-                   notice=None if result.ok else result.message)
+                   notice=result.alert, send=result)
 
 
 def _render(step, form, status=200, **context):

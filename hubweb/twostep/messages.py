@@ -2,17 +2,30 @@
 
 CODE_FORMAT = "Enter the 6-digit code."
 CODE_WRONG = "That code is not right. Check it and try again."
-CODE_EXPIRED = "That code has expired or was replaced by a newer one. Send a new code."
-CODE_TOO_MANY = "Too many wrong entries for this code. Send a new code."
+# The buttons as CONTRACT.md names them; messages that point at one name it so.
+SEND_BUTTON = "Send code"
+RESEND_BUTTON = "Resend code"
+CODE_EXPIRED = (
+    'That code has expired or was replaced by a newer one. Choose "Resend code" for a new one.'
+)
+CODE_TOO_MANY = 'Too many wrong entries for this code. Choose "Resend code" for a new one.'
 CODE_REPLAYED = "That code was already used. Wait for your app to show a new code."
 CLOCK_DRIFT = (
     "That code is not right now: your device's clock seems to be about {minutes} {unit} "
     "{direction}. Set the device's date and time to update automatically (on phones: "
     "Settings > Date & time > Set automatically), then enter the new code."
 )
-NO_CODE = "No code has been sent yet. Send a code first."
+NO_CODE = 'No code has been sent yet. Choose "Send code" first.'
 THROTTLED = "Too many wrong codes. Wait {wait} before trying again."
 SEND_COOLDOWN = "A code was sent a moment ago. Wait {wait} before asking for another."
+SEND_RESEND_WAIT = (
+    "Several codes were sent in a row. Wait {wait} before asking for another. If they do "
+    "not arrive, check that the phone has signal and can receive text messages."
+)
+# Said calmly next to the button while a send limit holds it back (issue 11 rule 4);
+# a countdown in the page rewrites {wait}, then shows SEND_READY.
+SEND_AGAIN_IN = "You can ask for a new code in {wait}."
+SEND_READY = 'You can choose "{button}" now.'
 SEND_LIMIT_ACCOUNT = "Too many codes were sent to this account. Wait {wait} and try again."
 SEND_LIMIT_PHONE = "Too many codes were sent to this number. Wait {wait} and try again."
 SEND_FAILED = (
@@ -35,16 +48,35 @@ APP_DISABLED = "Your authenticator app is off. Two-step verification by SMS stay
 APP_KEY_EXPIRED = "The secret key expired after 15 minutes. Get a new secret key."
 
 
+#: A wait in words, by unit and number: :func:`duration`, and the page's live
+#: countdown (``static/app.js`` reads them from the page, so it holds no words).
+UNITS = {
+    "second": "1 second", "seconds": "{count} seconds",
+    "minute": "1 minute", "minutes": "{count} minutes",
+    "hours": "{count} hours",
+}
+#: Up to this many seconds a wait is said in minutes, above it in hours.
+MINUTES_UP_TO = 7200
+
+
 def stated_seconds(seconds: int) -> int:
     """The wait that :func:`duration` states, in seconds: exact under a minute,
-    else rounded up to whole minutes (115 -> 120), never shorter than the real one."""
-    return seconds if seconds < 60 else -(-seconds // 60) * 60
+    else rounded up to whole minutes (115 -> 120), above 2 hours to whole hours
+    (7201 -> 10800); never shorter than the real one."""
+    if seconds < 60:
+        return seconds
+    unit = 60 if seconds <= MINUTES_UP_TO else 3600
+    return -(-seconds // unit) * unit
 
 
 def duration(seconds: int) -> str:
-    """Say a wait in words: "45 seconds", "1 minute", "12 minutes" (rounded up,
-    see :func:`stated_seconds`)."""
+    """Say a wait in words: "45 seconds", "1 minute", "12 minutes", "3 hours"
+    (rounded up, see :func:`stated_seconds`)."""
+    stated = stated_seconds(seconds)
     if seconds < 60:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = stated_seconds(seconds) // 60
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        unit, count = ("second" if seconds == 1 else "seconds"), seconds
+    elif seconds <= MINUTES_UP_TO:
+        unit, count = ("minute" if stated == 60 else "minutes"), stated // 60
+    else:
+        unit, count = "hours", stated // 3600
+    return UNITS[unit].format(count=count)

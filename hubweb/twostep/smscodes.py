@@ -5,9 +5,9 @@ Rules (issue #3; NIST SP 800-63B section 5.1.3 for out-of-band codes):
 - 6 digits from :mod:`secrets`, valid :data:`LIFETIME` (300 s), single use,
   bound to user, number and purpose, stored as HMAC-SHA256 under a key derived
   from ``SECRET_KEY``, compared in constant time, never logged.
-- Sending voids the user's older codes. At most one send per
-  :data:`COOLDOWN` (60 s) per account, :data:`SENDS_PER_HOUR` (5) per hour per
-  account and per number.
+- Sending voids the user's older codes (they expire at once; ``used_at``
+  marks only a code entered right). The send limits, by budget and with a
+  growing resend cooldown, are :mod:`hubweb.twostep.sendlimits` (issue 11).
 - :data:`MAX_ATTEMPTS` (5) wrong entries void a code; every wrong entry also
   counts on the account (:mod:`hubweb.twostep.throttle`).
 """
@@ -18,7 +18,6 @@ import enum
 import hashlib
 import hmac
 import logging
-import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,7 +29,7 @@ from ..extensions import db
 from ..models import User
 from ..timeutil import utcnow
 from . import messages as msg
-from . import throttle
+from . import sendlimits, throttle
 from .codes import codes_match, generate_code, hash_code, normalize_code
 from .models import SmsCode
 from .phone import mask_phone
@@ -39,20 +38,15 @@ from .sms import SmsError, build_sender, code_message
 log = logging.getLogger(__name__)
 
 PURPOSES = ("setup", "sign_in", "recovery", "change_phone")
-#: Purposes whose code goes to a number the account has not proved it holds
-#: yet: only these count towards, and are held by, the per-number limit.
-CLAIMS = ("setup", "change_phone")
 LIFETIME = 300  # seconds
 MAX_ATTEMPTS = 5
-COOLDOWN = 60  # seconds
-SENDS_PER_HOUR = 5
-HOUR = 3600
 
 
 class Problem(enum.Enum):
     """Why a send or a check did not succeed."""
 
     COOLDOWN = "cooldown"
+    RESEND_WAIT = "resend_wait"
     ACCOUNT_LIMIT = "account_limit"
     PHONE_LIMIT = "phone_limit"
     SEND_FAILED = "send_failed"
@@ -68,6 +62,7 @@ class Problem(enum.Enum):
 
 _TEXT = {
     Problem.COOLDOWN: msg.SEND_COOLDOWN,
+    Problem.RESEND_WAIT: msg.SEND_RESEND_WAIT,
     Problem.ACCOUNT_LIMIT: msg.SEND_LIMIT_ACCOUNT,
     Problem.PHONE_LIMIT: msg.SEND_LIMIT_PHONE,
     Problem.SEND_FAILED: msg.SEND_FAILED,
@@ -83,8 +78,16 @@ _TEXT = {
 
 
 _WRONG = frozenset({Problem.WRONG, Problem.TOO_MANY, Problem.REPLAYED, Problem.CLOCK_DRIFT})
-_LIMITS = frozenset({Problem.COOLDOWN, Problem.ACCOUNT_LIMIT, Problem.PHONE_LIMIT,
-                     Problem.THROTTLED})
+#: The send limits: the page says these calmly, next to the button they hold back.
+_HOLDS = frozenset({Problem.COOLDOWN, Problem.RESEND_WAIT, Problem.ACCOUNT_LIMIT,
+                    Problem.PHONE_LIMIT})
+_LIMITS = _HOLDS | {Problem.THROTTLED}
+_HOLD_PROBLEM = {
+    sendlimits.Hold.COOLDOWN: Problem.COOLDOWN,
+    sendlimits.Hold.RESEND_WAIT: Problem.RESEND_WAIT,
+    sendlimits.Hold.ACCOUNT: Problem.ACCOUNT_LIMIT,
+    sendlimits.Hold.NUMBER: Problem.PHONE_LIMIT,
+}
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,23 @@ class Result:
         if self.wait and self.problem in _WRONG:
             text += " " + msg.THROTTLED.format(wait=msg.duration(self.wait))
         return text
+
+    @property
+    def held(self) -> bool:
+        """True when a send limit held the code back (not sent; send later)."""
+        return self.problem in _HOLDS
+
+    @property
+    def alert(self) -> str | None:
+        """The message to show as an error, or ``None``: none on success, and
+        none for a send limit, which the page states calmly where the button is
+        (:attr:`held`; issue 11 rule 4)."""
+        return None if self.ok or self.held else self.message
+
+    @property
+    def wait_text(self) -> str:
+        """The message with ``{wait}`` left in, for a live countdown (a send limit only)."""
+        return _TEXT[self.problem] if self.held else ""
 
     @property
     def status(self) -> int:
@@ -174,40 +194,18 @@ def _context(user: User, phone: str, purpose: str) -> str:
 def send_limit(user: User, phone: str, purpose: str) -> Result:
     """Check the send limits without sending; a :class:`Result` with the wait.
 
-    Per account (every purpose): one code per :data:`COOLDOWN` seconds and
-    :data:`SENDS_PER_HOUR` an hour. Per number, :data:`SENDS_PER_HOUR` an hour
-    of set-up and change-of-number codes (:data:`CLAIMS`), from all accounts
-    together: it stops anyone from flooding a number they do not hold. It
-    neither counts nor holds the sign-in and recovery codes that go to an
-    account's own, verified number, so strangers trying to claim that number
-    cannot lock its owner out.
+    The limits and their numbers are :mod:`hubweb.twostep.sendlimits`.
 
     :param purpose: one of :data:`PURPOSES`.
+    :raises ValueError: for an unknown purpose.
     """
-    now = utcnow()
-    hour_ago = now - timedelta(seconds=HOUR)
-    mine = list(db.session.scalars(
-        sa.select(SmsCode.created_at).where(SmsCode.user_id == user.id)
-        .where(SmsCode.created_at > hour_ago).order_by(SmsCode.created_at.desc())
-    ))
-    if mine and (since := (now - mine[0]).total_seconds()) < COOLDOWN:
-        return Result(Problem.COOLDOWN, math.ceil(COOLDOWN - since))
-    if len(mine) >= SENDS_PER_HOUR:
-        return Result(Problem.ACCOUNT_LIMIT, _until_free(mine[SENDS_PER_HOUR - 1], now))
-    if purpose not in CLAIMS:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}")
+    held = sendlimits.hold(user.id, phone, purpose, utcnow())
+    if held is None:
         return Result()
-    theirs = list(db.session.scalars(
-        sa.select(SmsCode.created_at).where(SmsCode.phone == phone)
-        .where(SmsCode.purpose.in_(CLAIMS))
-        .where(SmsCode.created_at > hour_ago).order_by(SmsCode.created_at.desc())
-    ))
-    if len(theirs) >= SENDS_PER_HOUR:
-        return Result(Problem.PHONE_LIMIT, _until_free(theirs[SENDS_PER_HOUR - 1], now))
-    return Result()
-
-
-def _until_free(oldest_counted, now) -> int:
-    return max(1, math.ceil((oldest_counted + timedelta(seconds=HOUR) - now).total_seconds()))
+    limit, wait = held
+    return Result(_HOLD_PROBLEM[limit], wait)
 
 
 def send_code(user: User, phone: str, purpose: str) -> Result:
@@ -235,9 +233,12 @@ def send_code(user: User, phone: str, purpose: str) -> Result:
     except SmsError as exc:
         log.error("SMS to %s for user %s failed: %s", mask_phone(phone), user.id, exc)
         return Result(Problem.SEND_FAILED)  # nothing was written
+    # Void the older codes: they expire now. ``used_at`` stays for a code entered
+    # right, which the growing resend cooldown needs to tell apart.
     db.session.execute(
-        sa.update(SmsCode).where(SmsCode.user_id == user.id, SmsCode.used_at.is_(None))
-        .values(used_at=now)
+        sa.update(SmsCode)
+        .where(SmsCode.user_id == user.id, SmsCode.used_at.is_(None), SmsCode.expires_at > now)
+        .values(expires_at=now)
     )
     db.session.add(SmsCode(
         user_id=user.id, phone=phone, purpose=purpose, created_at=now, code_hash=code_hash,
