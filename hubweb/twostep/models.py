@@ -16,9 +16,10 @@ class SmsCode(db.Model):
 
     Bound to the user, the phone number (E.164) and the purpose (``setup``,
     ``sign_in``, ``recovery``, ``change_phone``) through the HMAC context.
-    ``attempts`` counts wrong entries (5 void it); ``used_at`` is set when it
-    verified or when a newer code replaced it. Rows also serve as the send log
-    that the per-account and per-number send limits count.
+    ``attempts`` counts wrong entries (5 void it); ``used_at`` is set only when
+    it was entered right; a newer code voids it by setting ``expires_at`` to
+    the moment it was sent. Rows also serve as the send log that the send
+    limits count (:mod:`hubweb.twostep.sendlimits`).
     """
 
     __tablename__ = "sms_codes"

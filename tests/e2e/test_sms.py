@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -144,4 +145,66 @@ def test_disable_two_step_verification(portal, js):
         portal.check(page, "disable 2SV: done")
     sign_out(page, acct.email)
     sign_in(page, acct)
+    expect(page).to_have_url(portal.origin + "/")
+
+
+def test_a_send_wait_counts_down_and_frees_send_code(portal, js):
+    """Issue 11 rule 4: another sign-in's code went out 55 s ago, so this second
+    step may send in 5 s. It says so calmly (a status, not an error); with
+    JavaScript the words count down, "Send code" is disabled and enabled at 0;
+    without, the same words stay as plain text and the server enforces the wait."""
+    import time
+
+    import sqlalchemy as sa
+
+    from hubweb.extensions import db
+    from hubweb.twostep.models import SmsCode
+
+    acct = portal.account(sms=True)
+    sign_in(portal.page(js=True), acct)  # another browser: its code goes out now
+    expect_sms = 1
+    assert len(portal.messages("sms", acct.phone)) == expect_sms
+    with portal.app.app_context():
+        [sent] = db.session.scalars(sa.select(SmsCode)).all()
+        db.session.execute(sa.update(SmsCode).values(
+            created_at=sent.created_at - timedelta(seconds=55)))
+        db.session.commit()
+
+    page = portal.page(js)
+    sign_in(page, acct)
+    step = page.locator("#second-step")
+    wait = step.locator("#send-wait")
+    button = step.get_by_role("button", name="Send code")
+    expect(wait).to_have_attribute("role", "status")
+    expect(step.get_by_role("alert")).to_have_count(0)
+    expect(wait).to_contain_text("A code was sent a moment ago. Wait ")
+    expect(wait).to_contain_text(" before asking for another.")
+    expect(button).to_have_attribute("aria-describedby", "send-wait")
+    portal.check(page, "second step: a wait before Send code", "sms-send-wait" if js else None)
+    if js:
+        expect(button).to_be_disabled()
+        seen = []
+        while len(seen) < 60 and "now." not in (words := wait.inner_text()):
+            if words not in seen:
+                seen.append(words)
+                assert button.is_disabled(), words
+            time.sleep(0.25)
+        # Counted down in the page's words, a second at a time, to 1 second.
+        assert seen[-1] == "A code was sent a moment ago. Wait 1 second before asking for another."
+        assert seen[-2] == (
+            "A code was sent a moment ago. Wait 2 seconds before asking for another.")
+        expect(wait).to_have_text('You can choose "Send code" now.')
+        expect(button).to_be_enabled()
+    else:
+        expect(button).to_be_enabled()  # nothing could enable it again
+        first = wait.inner_text()
+        time.sleep(6)
+        assert wait.inner_text() == first  # plain text: no script
+    button.click()
+    expect(step).to_contain_text(f"We sent a new code to +44 {MASK}")
+    assert len(portal.messages("sms", acct.phone)) == expect_sms + 1
+    expect(step.locator("#send-wait")).to_have_text("You can ask for a new code in 2 minutes.")
+    code = step.get_by_label("Verification code")
+    code.fill(portal.sms_code(acct.phone))
+    step.get_by_role("button", name="Verify").click()
     expect(page).to_have_url(portal.origin + "/")
