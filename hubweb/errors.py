@@ -28,6 +28,7 @@ MESSAGES = {
     403: "You are not allowed to do that.",
     404: "There is no page at this address.",
     405: "This page does not accept that kind of request.",
+    408: "What you sent took too long to arrive. Try again.",
     409: "This has changed in the meantime. Reload the page and try again.",
     413: "What you sent is too large.",
     415: "This page accepts only form submissions. Fill in the form and send it again.",
