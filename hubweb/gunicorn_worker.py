@@ -66,10 +66,15 @@ def body_timeout() -> float:
 
 
 def body_read_to_end(body) -> bool:
-    """Whether the app read gunicorn's request ``body`` (``wsgi.input``) to its end."""
+    """Whether the app read gunicorn's HTTP/1 request ``body`` (``wsgi.input``) to its end.
+
+    Any other input (an HTTP/2 stream's) counts as read: it has no connection to close.
+    """
+    reader = getattr(body, "reader", None)
+    if reader is None:
+        return True
     if body.failed or body.buf.tell():
         return False
-    reader = body.reader
     if isinstance(reader, LengthReader):
         return reader.length == 0
     if isinstance(reader, ChunkedReader):
