@@ -68,9 +68,19 @@ def _ends_with_fin(sock: socket.socket) -> bool:
     return True
 
 
-def test_a_form_read_to_its_end_keeps_the_connection_for_the_next_request(server):
+CHUNKED_HEAD = (b"POST /sign-in HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
+
+
+@pytest.mark.parametrize("request_bytes", [
+    _post_head(11) + b"email=a%40b",
+    CHUNKED_HEAD + b"6\r\nemail=\r\n5\r\na%40b\r\n0\r\n\r\n",
+], ids=["content-length", "chunked"])
+def test_a_form_read_to_its_end_keeps_the_connection_for_the_next_request(server,
+                                                                          request_bytes):
     with _connect(server) as sock:
-        sock.sendall(_post_head(11) + b"email=a%40b")
+        sock.sendall(request_bytes)
         refused = _reply(sock)  # no CSRF token: refused, but the body was read
         assert refused.status == 400 and refused.getheader("Connection") == "keep-alive"
         sock.sendall(b"GET /sign-in HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -79,11 +89,16 @@ def test_a_form_read_to_its_end_keeps_the_connection_for_the_next_request(server
         assert page.getheader("Connection") == "keep-alive"
 
 
-@pytest.mark.parametrize("sent", ["whole body", "head only"])
+@pytest.mark.parametrize("sent", ["whole body", "head only", "chunked"])
 def test_a_413_closes_the_connection_and_the_sender_reads_it(server, sent):
     body = b"email=" + b"a" * (1_100_000 - 6)  # over MAX_CONTENT_LENGTH (1 MiB)
+    request_bytes = {
+        "whole body": _post_head(len(body)) + body,
+        "head only": _post_head(len(body)),
+        "chunked": CHUNKED_HEAD + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n",
+    }[sent]
     with _connect(server) as sock:
-        sock.sendall(_post_head(len(body)) + (body if sent == "whole body" else b""))
+        sock.sendall(request_bytes)
         reply = _reply(sock)
         assert reply.status == 413 and MESSAGES[413] in reply.body
         assert reply.getheader("Connection") == "close"
