@@ -24,10 +24,12 @@ What this worker changes, and nothing else:
   no thread and no loop waits on it, and a client that sent a whole 1 MiB body
   still reads its 413 instead of a connection reset;
 - the whole body must arrive within ``HUBWEB_BODY_TIMEOUT`` seconds (default
-  10) of the request head, else werkzeug's ``RequestTimeout`` (408) is raised
-  where the app reads it, and the app's error page answers;
+  10) of the request head, else werkzeug's ``RequestTimeout`` (408, RFC 9110
+  section 15.5.9) is raised where the app reads it, and the app's error page
+  answers;
 - a reply to a request whose body was not read to its end says
-  ``Connection: close`` (and nothing drains the rest), so neither side waits.
+  ``Connection: close`` (RFC 9110 section 15.5.14 for a 413) and nothing
+  drains the rest in a thread, so neither side waits.
 
 Behind nginx (README, "Reverse proxy"), nginx buffers whole bodies and enforces
 its own limits first; this worker is the second line for a server reached directly.
