@@ -26,7 +26,8 @@ What this worker changes, and nothing else:
 - the whole body must arrive within ``HUBWEB_BODY_TIMEOUT`` seconds (default
   10) of the request head, else werkzeug's ``RequestTimeout`` (408, RFC 9110
   section 15.5.9) is raised where the app reads it, and the app's error page
-  answers;
+  answers; a stopping worker (``max_requests``), which accepts nothing until
+  its requests are done, gives a body ``STOP_BODY_GRACE`` (1 s) instead;
 - a reply to a request whose body was not read to its end says
   ``Connection: close`` (RFC 9110 section 15.5.14 for a 413) and nothing
   drains the rest in a thread, so neither side waits.
@@ -54,6 +55,8 @@ LINGER_SECONDS = 2.0
 #: Bytes read and dropped while lingering: more than ``MAX_CONTENT_LENGTH`` (1 MiB), so
 #: a client that sent a whole oversized form before reading gets its 413, not a reset.
 LINGER_BYTES = 2 * 1024 * 1024
+#: Seconds a stopping worker still gives a request body that is arriving.
+STOP_BODY_GRACE = 1.0
 
 
 def body_timeout() -> float:
@@ -84,19 +87,30 @@ def body_read_to_end(body) -> bool:
     return False  # read until the client closes: the connection cannot be kept anyway
 
 
-def _deadline_chunk(unreader, sock: socket.socket, deadline: float):
-    """``unreader.chunk`` with each ``recv()`` bounded by what is left until ``deadline``."""
+def _deadline_chunk(unreader, sock: socket.socket, deadline: float, worker):
+    """``unreader.chunk`` with its ``recv()`` bounded by what is left until ``deadline``.
+
+    A stopping ``worker`` (``max_requests`` reached, or a restart) accepts no new
+    connection until its requests are done, and its replacement starts only
+    once it has exited: a body still arriving then gets ``STOP_BODY_GRACE``
+    more seconds, not the rest of its deadline. ``recv()`` waits at most that
+    long at a time, so a stop is noticed.
+    """
     plain = type(unreader).chunk
 
     def chunk(size_hint=None):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise RequestTimeout()
-        sock.settimeout(remaining)
-        try:
-            return plain(unreader, size_hint)
-        except TimeoutError:
-            raise RequestTimeout() from None
+        nonlocal deadline
+        while True:
+            now = time.monotonic()
+            if not worker.alive:
+                deadline = min(deadline, now + STOP_BODY_GRACE)
+            if now >= deadline:
+                raise RequestTimeout()
+            sock.settimeout(min(deadline - now, STOP_BODY_GRACE))
+            try:
+                return plain(unreader, size_hint)
+            except TimeoutError:
+                continue
 
     return chunk
 
@@ -133,7 +147,7 @@ class ThreadWorker(gthread.ThreadWorker):
     def handle_request(self, req, conn):
         unreader = conn.parser.unreader
         unreader.chunk = _deadline_chunk(unreader, conn.sock,
-                                         time.monotonic() + self.body_timeout)
+                                         time.monotonic() + self.body_timeout, self)
         try:
             return super().handle_request(req, conn)
         finally:

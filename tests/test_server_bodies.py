@@ -14,13 +14,16 @@ from __future__ import annotations
 import http.client
 import selectors
 import socket
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future
 from types import SimpleNamespace
 
 import pytest
+from gunicorn.http.unreader import SocketUnreader
 from live_servers import Server, base_env, migrate
+from werkzeug.exceptions import RequestTimeout
 
 from hubweb import gunicorn_worker
 from hubweb.errors import MESSAGES
@@ -201,6 +204,31 @@ def test_a_lingering_connection_is_closed_after_its_byte_allowance(worker, monke
         client.sendall(b"a" * 1000)
         worker.wait_for_and_dispatch_events(timeout=WAIT)
         assert not worker.lingering and worker.nr_conns == 0
+
+
+def test_a_stopping_worker_gives_an_arriving_body_a_short_grace_not_its_deadline():
+    """A recycling worker accepts nothing until it exits: a dripped body must not keep it."""
+    server_side, client = socket.socketpair()
+    worker = SimpleNamespace(alive=True)
+    chunk = gunicorn_worker._deadline_chunk(SocketUnreader(server_side), server_side,
+                                            time.monotonic() + 3600, worker)
+    outcome = []
+
+    def read():
+        try:
+            outcome.append(chunk(1024))
+        except RequestTimeout:
+            outcome.append("408")
+
+    with server_side, client:
+        client.sendall(b"email=")
+        read()
+        assert outcome == [b"email="]
+        worker.alive = False  # max_requests reached: the worker is stopping
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(WAIT)  # a guard against hanging; the deadline is an hour away
+        assert outcome == [b"email=", "408"]
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon"])
