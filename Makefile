@@ -72,8 +72,9 @@ screenshots: $(STAMP)
 	HUBWEB_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/e2e
 
 ## bench: the five performance figures of issue 6 (sign-in overhead, page cost, HTMX
-## payload, scale to 1M accounts, worker memory): a table on stdout and
-## bench/results.json, about 4 minutes. BENCH_QUICK=1 for a short run. Needs
+## payload, scale to 1M accounts, worker memory) and issue 10's slow bodies (GET
+## /sign-in p99 while others send oversized or dripped bodies): a table on stdout and
+## bench/results.json, about 5 minutes; `.venv/bin/python -m bench.run 6` runs one. BENCH_QUICK=1 for a short run. Needs
 ## PostgreSQL and Redis (started when down) and wrk (installed when missing).
 bench: $(STAMP)
 	bash bench/services.sh --wrk

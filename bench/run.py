@@ -1,4 +1,5 @@
-"""``make bench``: the five figures of issue 6, a table on stdout and ``bench/results.json``.
+"""``make bench``: the five figures of issue 6 and the slow-bodies figure of issue 10, a
+table on stdout and ``bench/results.json``.
 
 Each figure is a ratio (or, for memory, a peak checked against its model)
 measured within one run, the two sides interleaved and repeated, so it holds
@@ -27,6 +28,7 @@ FIGURES = {
     3: ("HTMX payload", "payload"),
     4: ("Scale", "scale"),
     5: ("Memory", "memory"),
+    6: ("Slow bodies", "slow_bodies"),
 }
 
 
@@ -70,7 +72,7 @@ def main(argv: list[str]) -> int:
     out = RESULTS if not QUICK and wanted == sorted(FIGURES) else DEV_RESULTS
     for number in wanted:
         name, module = FIGURES[number]
-        print(f"[{number}/5] {name} ...", flush=True)
+        print(f"[{number}/{len(FIGURES)}] {name} ...", flush=True)
         t0 = time.monotonic()
         try:
             mod = __import__(f"bench.{module}", fromlist=["run"])

@@ -46,6 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
             return errors.error_reply(503)
         return None
 
+    app.before_request(errors.refuse_unbounded_body)
     csrf.init_app(app)
     _init_limiter(app)
     login_manager.init_app(app)

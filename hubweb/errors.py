@@ -16,7 +16,13 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as DBTimeoutError
-from werkzeug.exceptions import BadRequest, HTTPException, NotFound, UnsupportedMediaType
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    NotFound,
+    RequestEntityTooLarge,
+    UnsupportedMediaType,
+)
 
 from .extensions import db, limiter, login_manager
 from .htmx import is_htmx
@@ -28,6 +34,7 @@ MESSAGES = {
     403: "You are not allowed to do that.",
     404: "There is no page at this address.",
     405: "This page does not accept that kind of request.",
+    408: "What you sent took too long to arrive. Try again.",
     409: "This has changed in the meantime. Reload the page and try again.",
     413: "What you sent is too large.",
     415: "This page accepts only form submissions. Fill in the form and send it again.",
@@ -50,6 +57,23 @@ def error_reply(status: int, message: str | None = None):
         body = render_template("_alert.html", message=message, category="error")
         return body, status, {"HX-Retarget": "#alerts", "HX-Reswap": "innerHTML"}
     return render_template("error.html", status=status, message=message), status
+
+
+def refuse_unbounded_body() -> None:
+    """Refuse a body sent without ``Content-Length`` (chunked) that reaches the limit.
+
+    werkzeug stops reading such a body at ``MAX_CONTENT_LENGTH`` without an
+    error (``LimitedStream.readall`` ends at the limit), so its form would be
+    parsed from the first MiB, cut anywhere. A ``before_request`` hook that
+    runs before CSRFProtect's, which reads the form first.
+
+    :raises RequestEntityTooLarge: 413, the reply then closes the connection
+        (hubweb.gunicorn_worker: the rest of the body is unread).
+    """
+    limit = request.max_content_length
+    if limit and request.content_length is None and "Transfer-Encoding" in request.headers:
+        if len(request.get_data(cache=True)) >= limit:
+            raise RequestEntityTooLarge()
 
 
 def _forget_database_state(exc) -> None:
