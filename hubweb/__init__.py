@@ -9,7 +9,7 @@ from flask import Flask, g, make_response, session
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, errors, headers, htmx, logredact
+from . import config, errors, headers, htmx, logredact, sessions
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .sessions import SIGNED_IN, ServerSessionInterface
 
@@ -46,6 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
             return errors.error_reply(503)
         return None
 
+    sessions.init_app(app)  # before CSRFProtect's check: see hubweb.sessions
     csrf.init_app(app)
     _init_limiter(app)
     login_manager.init_app(app)

@@ -20,6 +20,22 @@ Lifetimes (NIST SP 800-63B rev 4, section 2.2.3, AAL2): idle timeout
 ``SESSION_IDLE_TIMEOUT`` (1 hour) and absolute ``SESSION_ABSOLUTE_TIMEOUT``
 (24 hours) from sign-in; a half-signed-in (``pending``) session lasts at most
 ``PENDING_SIGN_IN_TIMEOUT`` (10 minutes). All are enforced here, on the server.
+
+Factors (issue 10, item 2; NIST SP 800-63B section 4): each row records how
+many factors its sign-in showed (``factors``: 1 the password, 2 the password
+and a second factor). When the account comes to require more
+(:attr:`~hubweb.models.User.required_factors`: two-step verification turned
+on), :func:`end_weaker_sessions` ends, in the changing transaction, every
+other session that showed less, and every half-signed-in one (its second
+step belongs to the old set-up); the session making the change is kept and
+raised to the required level, since it has just re-authenticated and proved
+the new factor with its code. Those rows are marked ``ended`` rather than
+deleted, so that the next request with their cookie can say why it was
+signed out. As a guard against races (a password-only sign-in that commits
+just after the change), each lookup compares the row's factors with what
+the account requires now and ends the session when they fall short. A POST
+from a session ended at lookup is answered with a redirect to sign-in
+(``HX-Redirect`` for htmx), not a CSRF failure (:func:`init_app`).
 """
 
 from __future__ import annotations
@@ -30,7 +46,7 @@ import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import g, request
+from flask import g, request, url_for
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -40,7 +56,7 @@ from .extensions import client_ip, db
 from .models import User, UserSession
 from .timeutil import utcnow
 
-ANONYMOUS, PENDING, SIGNED_IN = "anonymous", "pending", "signed_in"
+ANONYMOUS, PENDING, SIGNED_IN, ENDED = "anonymous", "pending", "signed_in", "ended"
 #: The keys an anonymous session may keep in a signed cookie instead of a row.
 COOKIE_KEYS = frozenset({"csrf_token", "_flashes", "next"})
 #: The longest signed cookie value sent; browsers keep at least 4,096 bytes a
@@ -69,6 +85,9 @@ class ServerSession(CallbackDict, SessionMixin):
         self.record = record
         self.user: User | None = user
         self.state: str = record.state if record else ANONYMOUS
+        #: Factors this session has shown: 0 anonymous, 1 password, 2 password
+        #: and a second factor.
+        self.factors: int = record.factors if record else 0
         self.modified = False
         self.new_token: str | None = None
         self.old_id: str | None = None
@@ -83,8 +102,11 @@ class ServerSession(CallbackDict, SessionMixin):
         """The stored id (token hash) of this session, or ``None`` if unsaved."""
         return self.record.id if self.record else None
 
-    def start(self, user: User, state: str) -> None:
+    def start(self, user: User, state: str, factors: int) -> None:
         """Begin a new session for ``user`` in ``state``, under a fresh token.
+
+        :param factors: the factors shown so far: 1 (password) or 2 (and a
+            second factor).
 
         The old session row is deleted on save and its data dropped, so no
         token seen before sign-in (session fixation) stays valid after it.
@@ -93,7 +115,7 @@ class ServerSession(CallbackDict, SessionMixin):
             self.old_id = self.record.id
         self.record = None
         self.clear()
-        self.user, self.state = user, state
+        self.user, self.state, self.factors = user, state, factors
         self.new_token = secrets.token_urlsafe(32)
         self.modified = True
 
@@ -104,6 +126,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.record = None
         self.clear()
         self.user, self.state, self.new_token = None, ANONYMOUS, None
+        self.factors = 0
         self.modified = False
 
 
@@ -140,17 +163,9 @@ class ServerSessionInterface(SessionInterface):
         # Detached, so that a view's commit or rollback never expires it: the
         # row may be deleted meanwhile (signed out from another device).
         db.session.expunge(record)
-        if _expired(app, record):
-            db.session.execute(sa.delete(UserSession).where(UserSession.id == record.id))
-            db.session.commit()
-            # Say why the person is asked to sign in again (shown on the next page).
-            from .auth.messages import SESSION_EXPIRED, SIGN_IN_EXPIRED
-
-            why = {SIGNED_IN: SESSION_EXPIRED, PENDING: SIGN_IN_EXPIRED}.get(record.state)
-            fresh = _stale()
-            if why:
-                fresh["_flashes"] = [["info", why]]
-            return fresh
+        why = _why_ended(app, record, user)
+        if why is not None:
+            return _ended(record, why)
         try:
             data = json.loads(record.data)
         except ValueError:
@@ -192,6 +207,7 @@ class ServerSessionInterface(SessionInterface):
                 "id": token_hash(token),
                 "user_id": session.user.id if session.user else None,
                 "state": session.state,
+                "factors": session.factors,
                 "data": json.dumps(dict(session)),
                 "created_at": now,
                 "last_seen_at": now,
@@ -227,6 +243,85 @@ class ServerSessionInterface(SessionInterface):
 
     def is_null_session(self, obj) -> bool:
         return False
+
+
+def _why_ended(app, record: UserSession, user: User | None) -> str | None:
+    """Why the session of ``record`` is over, as a message for the person
+    ("" when there is nothing to say), or ``None`` while it may go on.
+
+    Over when past a lifetime, when ended by a change of the account's set-up
+    (state ``ended``), when signed in with fewer factors than the account
+    requires now, or half signed in to an account whose second step is gone.
+    """
+    from .auth import messages as msg
+
+    if _expired(app, record):
+        return {SIGNED_IN: msg.SESSION_EXPIRED, PENDING: msg.SIGN_IN_EXPIRED}.get(
+            record.state, "")
+    if user is None or record.state not in (PENDING, SIGNED_IN, ENDED):
+        return None
+    two_step = msg.SIGN_IN_AGAIN_TWO_STEP if user.two_step_enabled else msg.SIGN_IN_AGAIN_CHANGED
+    if record.state == ENDED:
+        return two_step
+    if record.state == SIGNED_IN and record.factors < user.required_factors:
+        return two_step
+    if record.state == PENDING and not user.two_step_enabled:
+        return msg.SIGN_IN_AGAIN_CHANGED
+    return None
+
+
+def _ended(record: UserSession, why: str) -> ServerSession:
+    """Delete the row of a session that is over; an empty session that says why
+    (on the next page) and deletes the cookie. Marks the request (``g``) so a
+    POST is sent to sign-in instead of failing its CSRF check."""
+    db.session.execute(sa.delete(UserSession).where(UserSession.id == record.id))
+    db.session.commit()
+    fresh = _stale()
+    if why:
+        fresh["_flashes"] = [["info", why]]
+        g.session_ended = True
+    return fresh
+
+
+def init_app(app) -> None:
+    """Send a form posted by a session that just ended (see :func:`_ended`) to
+    sign-in: its CSRF token died with the session, and "sign in again" says
+    more than "the form expired". Registered before CSRFProtect's check."""
+    from .htmx import redirect_to
+
+    @app.before_request
+    def _session_ended():
+        if g.get("session_ended") and request.method not in ("GET", "HEAD", "OPTIONS"):
+            return redirect_to(url_for("auth.sign_in"))
+        return None
+
+
+def end_weaker_sessions(user: User, keep: str | None = None) -> int:
+    """End the sessions that fall short of what ``user``'s account now requires.
+
+    Every ``signed_in`` session with fewer factors than
+    :attr:`~hubweb.models.User.required_factors`, and every ``pending`` one,
+    is marked ``ended`` (the next request with its cookie deletes it and
+    says why). The session ``keep`` is spared and raised to the required
+    level: it made the change after re-authenticating, and a factor it
+    turned on was proved by a code in the same flow.
+
+    :param user: the account, with its new set-up assigned (flushed or not).
+    :param keep: the id (token hash) of the session making the change, if any.
+    :return: the number of sessions ended. The caller commits.
+    """
+    required = user.required_factors
+    stmt = (sa.update(UserSession).where(UserSession.user_id == user.id)
+            .where(sa.or_(UserSession.state == PENDING,
+                          sa.and_(UserSession.state == SIGNED_IN,
+                                  UserSession.factors < required))))
+    if keep is not None:
+        stmt = stmt.where(UserSession.id != keep)
+        db.session.execute(
+            sa.update(UserSession).where(UserSession.id == keep, UserSession.factors < required)
+            .values(factors=required), execution_options={"synchronize_session": False})
+    return db.session.execute(stmt.values(state=ENDED),
+                              execution_options={"synchronize_session": False}).rowcount
 
 
 def _stale() -> ServerSession:
