@@ -43,7 +43,7 @@ from ..twostep.keys import group_secret
 from ..twostep.phone import PhoneError, format_international, mask_phone, parse_phone
 from ..twostep.qr import qr_image
 from . import bp
-from .routes import PAGE, settings_context
+from .routes import PAGE, offer_sign_out, settings_context
 
 FRAGMENT = "settings/_two_step_body.html"
 #: flow -> the SMS code purpose it sends (None: it sends no SMS).
@@ -67,7 +67,9 @@ def _reply(panel: str | None = None, status: int = 200, **context):
 
 
 def _done(message: str):
-    """A flow finished: the section for htmx, else 303 to the settings page."""
+    """A flow finished: the section for htmx, else 303 to the settings page;
+    either says how many other sessions are signed in (offer_sign_out)."""
+    offer_sign_out("two-step")
     return done(PAGE, FRAGMENT, message, url_for("settings.account"),
                 **settings_context(done=message))
 
