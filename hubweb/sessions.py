@@ -63,6 +63,8 @@ COOKIE_KEYS = frozenset({"csrf_token", "_flashes", "next"})
 #: cookie (RFC 6265 section 6.1), name and attributes included.
 COOKIE_MAX_BYTES = 3072
 _COOKIE_SALT = "hubweb.anonymous-session"
+#: The data key of a session ended because the account requires more factors.
+FACTORS = "required_factors"
 
 
 def token_hash(token: str) -> str:
@@ -166,11 +168,7 @@ class ServerSessionInterface(SessionInterface):
         why = _why_ended(app, record, user)
         if why is not None:
             return _ended(record, why)
-        try:
-            data = json.loads(record.data)
-        except ValueError:
-            data = {}
-        return ServerSession(data, record, user)
+        return ServerSession(_data(record), record, user)
 
     def save_session(self, app, session: ServerSession, response) -> None:
         if g.get("database_down"):
@@ -250,24 +248,34 @@ def _why_ended(app, record: UserSession, user: User | None) -> str | None:
     ("" when there is nothing to say), or ``None`` while it may go on.
 
     Over when past a lifetime, when ended by a change of the account's set-up
-    (state ``ended``), when signed in with fewer factors than the account
-    requires now, or half signed in to an account whose second step is gone.
+    (state ``ended``, the reason in its data), when signed in with fewer
+    factors than the account requires now, or half signed in to an account
+    whose second step is gone.
     """
     from .auth import messages as msg
 
     if _expired(app, record):
         return {SIGNED_IN: msg.SESSION_EXPIRED, PENDING: msg.SIGN_IN_EXPIRED}.get(
             record.state, "")
-    if user is None or record.state not in (PENDING, SIGNED_IN, ENDED):
+    if user is None:
         return None
-    two_step = msg.SIGN_IN_AGAIN_TWO_STEP if user.two_step_enabled else msg.SIGN_IN_AGAIN_CHANGED
     if record.state == ENDED:
-        return two_step
+        more_factors = FACTORS in _data(record)
+        return msg.SIGN_IN_AGAIN_TWO_STEP if more_factors else msg.SIGN_IN_AGAIN_CHANGED
     if record.state == SIGNED_IN and record.factors < user.required_factors:
-        return two_step
+        return msg.SIGN_IN_AGAIN_TWO_STEP
     if record.state == PENDING and not user.two_step_enabled:
         return msg.SIGN_IN_AGAIN_CHANGED
     return None
+
+
+def _data(record: UserSession) -> dict:
+    """The data of a session row (``{}`` when it does not decode to a dict)."""
+    try:
+        data = json.loads(record.data)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _ended(record: UserSession, why: str) -> ServerSession:
@@ -300,28 +308,34 @@ def end_weaker_sessions(user: User, keep: str | None = None) -> int:
     """End the sessions that fall short of what ``user``'s account now requires.
 
     Every ``signed_in`` session with fewer factors than
-    :attr:`~hubweb.models.User.required_factors`, and every ``pending`` one,
-    is marked ``ended`` (the next request with its cookie deletes it and
-    says why). The session ``keep`` is spared and raised to the required
-    level: it made the change after re-authenticating, and a factor it
-    turned on was proved by a code in the same flow.
+    :attr:`~hubweb.models.User.required_factors`, and every ``pending`` one
+    (its second step belongs to the old set-up), is marked ``ended``, with
+    the reason as its data; the next request with its cookie deletes it and
+    says why. The session ``keep`` is spared and raised to the required
+    level: it made the change after re-authenticating, and a factor it turned
+    on was proved by a code in the same flow.
 
     :param user: the account, with its new set-up assigned (flushed or not).
     :param keep: the id (token hash) of the session making the change, if any.
     :return: the number of sessions ended. The caller commits.
     """
     required = user.required_factors
-    stmt = (sa.update(UserSession).where(UserSession.user_id == user.id)
-            .where(sa.or_(UserSession.state == PENDING,
-                          sa.and_(UserSession.state == SIGNED_IN,
-                                  UserSession.factors < required))))
+    mine = UserSession.user_id == user.id
     if keep is not None:
-        stmt = stmt.where(UserSession.id != keep)
-        db.session.execute(
-            sa.update(UserSession).where(UserSession.id == keep, UserSession.factors < required)
-            .values(factors=required), execution_options={"synchronize_session": False})
-    return db.session.execute(stmt.values(state=ENDED),
-                              execution_options={"synchronize_session": False}).rowcount
+        mine = sa.and_(mine, UserSession.id != keep)
+        _update(sa.update(UserSession).where(UserSession.id == keep,
+                                             UserSession.factors < required)
+                .values(factors=required))
+    weaker = sa.and_(UserSession.state == SIGNED_IN, UserSession.factors < required)
+    ended = _update(sa.update(UserSession).where(mine, weaker)
+                    .values(state=ENDED, data=json.dumps({FACTORS: required})))
+    return ended + _update(sa.update(UserSession).where(mine, UserSession.state == PENDING)
+                           .values(state=ENDED, data=json.dumps({"set_up_changed": True})))
+
+
+def _update(stmt) -> int:
+    """Run a Core-style UPDATE of sessions (rows in memory are detached)."""
+    return db.session.execute(stmt, execution_options={"synchronize_session": False}).rowcount
 
 
 def _stale() -> ServerSession:
