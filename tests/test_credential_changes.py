@@ -13,26 +13,15 @@ import html
 
 import pytest
 import sqlalchemy as sa
-from app_helpers import (
-    EMAIL,
-    both_on,
-    click,
-    enable_app,
-    enable_sms,
-    get_secret_key,
-    oath,
-    page,
-    verify,
-)
+from app_helpers import CHANGES, EMAIL, NEW_PASSWORD, change_phone, page, set_up, sign_in_for
 from conftest import PASSWORD, Auth, csrf_token
-from sms_helpers import OTHER_PHONE, last_sms_code, post, set_sms, sign_in_with_sms, user_row
+from sms_helpers import last_sms_code, post, set_sms, sign_in_with_sms, user_row
 
 from hubweb import accounts, tokens
 from hubweb.auth import messages as auth_msg
 from hubweb.extensions import db
 from hubweb.models import EmailToken, User
 
-NEW_PASSWORD = "granite lantern orbit meadow"
 SUPERSEDED = auth_msg.LINK_PROBLEMS["superseded"]
 
 
@@ -54,90 +43,12 @@ def assert_link_refused(client, link) -> None:
         assert "This link cannot be used" in words and SUPERSEDED in words
 
 
-# --- the changes --------------------------------------------------------------------
-# Each signs in as the change needs (see sign_in_for), makes the change through
-# the settings forms as a person would, and checks it took effect.
-
-def change_password(client, **_):
-    r = click(client, "/settings/account", "Change password",
-              {"password": PASSWORD, "new_password": NEW_PASSWORD})
-    assert "Your password has been changed." in page(r).words
-
-
-def turn_sms_on(client, outbox, **_):
-    enable_sms(client, outbox)
-
-
-def change_phone(client, outbox, **_):
-    r = click(client, "/settings/account", "Change phone number")
-    r = click(client, r, "Continue", {"password": PASSWORD})
-    r = click(client, r, "Send code", {"phone": "+44 7400 654321"})
-    r = click(client, r, "Confirm", {"code": last_sms_code(outbox, OTHER_PHONE)})
-    assert "Your phone number for two-step verification has been changed." in page(r).words
-
-
-def turn_app_on(client, clock, **_):
-    enable_app(client, clock)
-
-
-def move_app_to_new_key(client, clock, **_):
-    clock.shift(30)  # past the step the sign-in code used (replay guard)
-    panel = get_secret_key(client)
-    r = click(client, panel.response, "Confirm", {"code": oath(panel.secret, clock.now())})
-    assert "Your authenticator app now uses the new key." in page(r).words
-
-
-def turn_app_off(client, **_):
-    r = click(client, "/settings/account", "Disable authenticator app")
-    r = click(client, r, "Continue", {"password": PASSWORD})
-    assert "Your authenticator app is off." in page(r).words
-
-
-def turn_two_step_off(client, **_):
-    r = click(client, "/settings/account", "Disable two-step verification")
-    r = click(client, r, "Continue", {"password": PASSWORD})
-    assert "Two-step verification is off." in page(r).words
-
-
-def operator_reset_2sv(runner, **_):
-    result = runner.invoke(args=["users", "reset-2sv", EMAIL, "--yes"])
-    assert result.exit_code == 0, result.output
-
-
-#: change -> what the account has on before it: "" (password only), "sms", "app".
-CHANGES = {
-    change_password: "",
-    turn_sms_on: "",
-    change_phone: "sms",
-    turn_app_on: "sms",
-    move_app_to_new_key: "app",
-    turn_app_off: "app",
-    turn_two_step_off: "sms",
-    operator_reset_2sv: "app",
-}
-
-
-def sign_in_for(app, client, outbox, clock, uid, before: str) -> None:
-    """Sign ``client`` in fully, with the account set up as ``before`` says."""
-    auth = Auth(client)
-    if before == "app":
-        secret = both_on(client, auth, outbox, clock)
-        auth.sign_in()
-        clock.shift(30)
-        assert verify(client, oath(secret, clock.now())).status_code == 303
-    elif before == "sms":
-        set_sms(app, uid)
-        sign_in_with_sms(client, outbox)
-    else:
-        auth.sign_in()
-    clock.shift(61)  # past every SMS send cooldown
-
-
 @pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__)
 def test_a_reset_link_from_before_the_change_is_refused(app, client, runner, make_user,
                                                         outbox, clock, change):
     uid = make_user()
-    sign_in_for(app, client, outbox, clock, uid, CHANGES[change])
+    set_up(app, uid, CHANGES[change])
+    sign_in_for(client, outbox, clock, CHANGES[change])
     stranger = app.test_client()  # whoever holds the mailbox's older email
     old_link = request_reset_link(stranger, outbox)
     version = user_row(app, uid)["credential_version"]
