@@ -28,6 +28,7 @@ from app_helpers import (
     page,
     set_up,
     sign_in_for,
+    turn_app_off,
     turn_sms_on,
     turn_two_step_off,
 )
@@ -305,3 +306,31 @@ def test_the_done_panel_says_how_many_other_sessions_are_signed_in(
     oob = reply.by_id("other-sessions")
     assert oob.attrs["hx-swap-oob"] == "true" and oob.words == OTHERS_NONE
     assert not signed_in(other) and signed_in(me)
+
+
+def test_without_javascript_the_settings_page_shows_the_count_once(app, make_user, outbox,
+                                                                   clock):
+    """A plain form's 303 leads to the settings page: the panel is there, in the
+    section of the change, with a working form of its own; a reload drops it."""
+    me, other = signed_in_twice(app, make_user, outbox, clock, "app")
+    r = turn_app_off(me, htmx=False)
+    assert [h.status_code for h in r.history] == [303]
+    doc = page(r)
+    panel = doc.by_id("other-sessions")
+    assert panel.words.startswith(OTHERS_ONE)
+    assert panel in doc.by_id("two-step").children  # in the section of the change
+    form = next(c for c in panel.children if c.tag == "form")
+    [token] = [e.attrs["value"] for e in doc.find("input", name="csrf_token") if e.form is form]
+    ended = me.post(form.attrs["action"], data={"csrf_token": token}, follow_redirects=True)
+    assert "All your other sessions have been signed out (1)." in page(ended).words
+    assert not signed_in(other) and signed_in(me)
+    assert page(me.get("/settings/account")).by_id("other-sessions") is None
+
+
+def test_after_a_password_change_without_javascript_none_are_left(app, make_user, outbox,
+                                                                  clock):
+    me, other = signed_in_twice(app, make_user, outbox, clock, "")
+    doc = page(change_password(me, htmx=False))
+    assert doc.by_id("other-sessions").words == OTHERS_NONE
+    assert not doc.buttons("Sign out of all other sessions")
+    assert not signed_in(other)
