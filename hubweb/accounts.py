@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
-from . import passwords, sessions
+from . import passwords, session_factors
 from .extensions import db
 from .models import User
 from .timeutil import utcnow
@@ -98,7 +98,7 @@ def credentials_changed(user: User, keep_session: str | None = None) -> None:
       refused from now on (:mod:`hubweb.tokens`), and later uses (trusted
       browsers) can end with it too.
     - Sessions that fall short of what the account now requires end, and
-      half-signed-in ones too (:func:`hubweb.sessions.end_weaker_sessions`,
+      half-signed-in ones too (:func:`hubweb.session_factors.end_weaker_sessions`,
       OWASP ASVS 5.0 V7.4); ``keep_session`` (the id of the session making
       the change) is kept.
 
@@ -106,4 +106,4 @@ def credentials_changed(user: User, keep_session: str | None = None) -> None:
     """
     user.credential_version = User.credential_version + 1
     db.session.flush()
-    sessions.end_weaker_sessions(user, keep=keep_session)
+    session_factors.end_weaker_sessions(user, keep=keep_session)

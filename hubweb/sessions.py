@@ -21,21 +21,10 @@ Lifetimes (NIST SP 800-63B rev 4, section 2.2.3, AAL2): idle timeout
 (24 hours) from sign-in; a half-signed-in (``pending``) session lasts at most
 ``PENDING_SIGN_IN_TIMEOUT`` (10 minutes). All are enforced here, on the server.
 
-Factors (issue 10, item 2; NIST SP 800-63B section 4): each row records how
-many factors its sign-in showed (``factors``: 1 the password, 2 the password
-and a second factor). When the account comes to require more
-(:attr:`~hubweb.models.User.required_factors`: two-step verification turned
-on), :func:`end_weaker_sessions` ends, in the changing transaction, every
-other session that showed less, and every half-signed-in one (its second
-step belongs to the old set-up); the session making the change is kept and
-raised to the required level, since it has just re-authenticated and proved
-the new factor with its code. Those rows are marked ``ended`` rather than
-deleted, so that the next request with their cookie can say why it was
-signed out. As a guard against races (a password-only sign-in that commits
-just after the change), each lookup compares the row's factors with what
-the account requires now and ends the session when they fall short. A POST
-from a session ended at lookup is answered with a redirect to sign-in
-(``HX-Redirect`` for htmx), not a CSRF failure (:func:`init_app`).
+Factors: each row records how many factors its sign-in showed; the rules of
+what that allows live in :mod:`hubweb.session_factors` (issue 10). A session
+ended by a lifetime or by those rules is deleted at its next request, which
+says why; a POST from it is sent to sign-in (:func:`init_app`).
 """
 
 from __future__ import annotations
@@ -63,8 +52,6 @@ COOKIE_KEYS = frozenset({"csrf_token", "_flashes", "next"})
 #: cookie (RFC 6265 section 6.1), name and attributes included.
 COOKIE_MAX_BYTES = 3072
 _COOKIE_SALT = "hubweb.anonymous-session"
-#: The data key of a session ended because the account requires more factors.
-FACTORS = "required_factors"
 
 
 def token_hash(token: str) -> str:
@@ -168,7 +155,7 @@ class ServerSessionInterface(SessionInterface):
         why = _why_ended(app, record, user)
         if why is not None:
             return _ended(record, why)
-        return ServerSession(_data(record), record, user)
+        return ServerSession(session_data(record), record, user)
 
     def save_session(self, app, session: ServerSession, response) -> None:
         if g.get("database_down"):
@@ -245,31 +232,19 @@ class ServerSessionInterface(SessionInterface):
 
 def _why_ended(app, record: UserSession, user: User | None) -> str | None:
     """Why the session of ``record`` is over, as a message for the person
-    ("" when there is nothing to say), or ``None`` while it may go on.
-
-    Over when past a lifetime, when ended by a change of the account's set-up
-    (state ``ended``, the reason in its data), when signed in with fewer
-    factors than the account requires now, or half signed in to an account
-    whose second step is gone.
-    """
+    ("" when there is nothing to say), or ``None`` while it may go on: past a
+    lifetime, or short of what the account requires
+    (:func:`hubweb.session_factors.why_short`)."""
     from .auth import messages as msg
+    from .session_factors import why_short
 
     if _expired(app, record):
         return {SIGNED_IN: msg.SESSION_EXPIRED, PENDING: msg.SIGN_IN_EXPIRED}.get(
             record.state, "")
-    if user is None:
-        return None
-    if record.state == ENDED:
-        more_factors = FACTORS in _data(record)
-        return msg.SIGN_IN_AGAIN_TWO_STEP if more_factors else msg.SIGN_IN_AGAIN_CHANGED
-    if record.state == SIGNED_IN and record.factors < user.required_factors:
-        return msg.SIGN_IN_AGAIN_TWO_STEP
-    if record.state == PENDING and not user.two_step_enabled:
-        return msg.SIGN_IN_AGAIN_CHANGED
-    return None
+    return why_short(record, user) if user is not None else None
 
 
-def _data(record: UserSession) -> dict:
+def session_data(record: UserSession) -> dict:
     """The data of a session row (``{}`` when it does not decode to a dict)."""
     try:
         data = json.loads(record.data)
@@ -302,40 +277,6 @@ def init_app(app) -> None:
         if g.get("session_ended") and request.method not in ("GET", "HEAD", "OPTIONS"):
             return redirect_to(url_for("auth.sign_in"))
         return None
-
-
-def end_weaker_sessions(user: User, keep: str | None = None) -> int:
-    """End the sessions that fall short of what ``user``'s account now requires.
-
-    Every ``signed_in`` session with fewer factors than
-    :attr:`~hubweb.models.User.required_factors`, and every ``pending`` one
-    (its second step belongs to the old set-up), is marked ``ended``, with
-    the reason as its data; the next request with its cookie deletes it and
-    says why. The session ``keep`` is spared and raised to the required
-    level: it made the change after re-authenticating, and a factor it turned
-    on was proved by a code in the same flow.
-
-    :param user: the account, with its new set-up assigned (flushed or not).
-    :param keep: the id (token hash) of the session making the change, if any.
-    :return: the number of sessions ended. The caller commits.
-    """
-    required = user.required_factors
-    mine = UserSession.user_id == user.id
-    if keep is not None:
-        mine = sa.and_(mine, UserSession.id != keep)
-        _update(sa.update(UserSession).where(UserSession.id == keep,
-                                             UserSession.factors < required)
-                .values(factors=required))
-    weaker = sa.and_(UserSession.state == SIGNED_IN, UserSession.factors < required)
-    ended = _update(sa.update(UserSession).where(mine, weaker)
-                    .values(state=ENDED, data=json.dumps({FACTORS: required})))
-    return ended + _update(sa.update(UserSession).where(mine, UserSession.state == PENDING)
-                           .values(state=ENDED, data=json.dumps({"set_up_changed": True})))
-
-
-def _update(stmt) -> int:
-    """Run a Core-style UPDATE of sessions (rows in memory are detached)."""
-    return db.session.execute(stmt, execution_options={"synchronize_session": False}).rowcount
 
 
 def _stale() -> ServerSession:
