@@ -9,7 +9,7 @@ from flask import Flask, g, make_response, session
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, errors, headers, htmx, logredact
+from . import config, errors, headers, htmx, logredact, sessions
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .sessions import SIGNED_IN, ServerSessionInterface
 
@@ -47,6 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         return None
 
     app.before_request(errors.refuse_unbounded_body)
+    sessions.init_app(app)  # before CSRFProtect's check: see hubweb.sessions
     csrf.init_app(app)
     _init_limiter(app)
     login_manager.init_app(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
-from . import passwords
+from . import passwords, session_factors
 from .extensions import db
 from .models import User
 from .timeutil import utcnow
@@ -77,7 +77,33 @@ def create_user(email: str, password: str, *, confirmed: bool,
 
 
 def set_password(user: User, password: str) -> None:
-    """Store a new password hash and its time. The caller ends sessions and commits."""
+    """Store a new password hash and its time; a credential change
+    (:func:`credentials_changed`). The caller ends sessions and commits."""
     user.password_hash = passwords.hash_password(password)
     user.password_changed_at = utcnow()
     user.password_failures = 0  # a new password ends a sign-in lock
+    credentials_changed(user)
+
+
+def credentials_changed(user: User, keep_session: str | None = None) -> None:
+    """Record that ``user``'s password, email address or two-step set-up changed.
+
+    Every such change calls this, in the transaction that makes the change
+    (issue 10): the password (settings or reset, via :func:`set_password`),
+    the email address, and the two-step set-up (SMS on, off or a new number;
+    the authenticator app on, off or a new key; an operator's ``reset-2sv``).
+
+    - ``credential_version`` goes up by one, in SQL (``SET v = v + 1``), so two
+      concurrent changes both count: every emailed link issued before is
+      refused from now on (:mod:`hubweb.tokens`), and later uses (trusted
+      browsers) can end with it too.
+    - Sessions that fall short of what the account now requires end, and
+      half-signed-in ones too (:func:`hubweb.session_factors.end_weaker_sessions`,
+      OWASP ASVS 5.0 V7.4); ``keep_session`` (the id of the session making
+      the change) is kept.
+
+    Call it after assigning the new set-up to ``user``. The caller commits.
+    """
+    user.credential_version = User.credential_version + 1
+    db.session.flush()
+    session_factors.end_weaker_sessions(user, keep=keep_session)

@@ -48,7 +48,8 @@ def list_users() -> None:
 def reset_2sv(email: str) -> None:
     """Turn two-step verification off for EMAIL (a lost phone), after an identity check.
 
-    Turns SMS and the authenticator app off, ends all the account's sessions,
+    Turns SMS and the authenticator app off, voids the emailed links
+    (:func:`hubweb.accounts.credentials_changed`), ends all the account's sessions,
     records a security event and emails the user.
     """
     from . import events, mail
@@ -61,6 +62,7 @@ def reset_2sv(email: str) -> None:
         raise click.ClickException(f"Two-step verification is already off for {user.email}.")
     user.sms_phone = user.sms_enabled_at = None
     appcodes.disable(user)
+    accounts.credentials_changed(user)
     sessions.end_user_sessions(user.id)
     with current_app.test_request_context(headers={"User-Agent": "flask users reset-2sv"}):
         events.record(user, "two_step_reset_by_operator")

@@ -50,6 +50,10 @@ class User(UserMixin, db.Model):
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
     totp_pending_secret: Mapped[str | None] = mapped_column(sa.Text)
     totp_pending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Raised by one on every change of the password, the email address or the
+    # two-step set-up (hubweb.accounts.credentials_changed); emailed links
+    # carry the value they were issued under and die when it moves on.
+    credential_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     @property
     def sms_enabled(self) -> bool:
@@ -67,6 +71,12 @@ class User(UserMixin, db.Model):
         return self.sms_enabled
 
     @property
+    def required_factors(self) -> int:
+        """How many factors a signed-in session of this account must have shown:
+        2 (password and a second factor) while two-step verification is on, else 1."""
+        return 2 if self.two_step_enabled else 1
+
+    @property
     def email_confirmed(self) -> bool:
         """True once the emailed confirmation link was opened."""
         return self.email_confirmed_at is not None
@@ -80,7 +90,13 @@ class UserSession(db.Model):
 
     ``id`` is the SHA-256 (hex) of that token, so a copy of the database
     cannot be replayed as cookies. ``state`` is ``anonymous``, ``pending``
-    (password given, second step not yet) or ``signed_in``.
+    (password given, second step not yet), ``signed_in`` or ``ended`` (ended
+    by a change to the account's sign-in set-up; the next request with its
+    cookie deletes it and says why, see :mod:`hubweb.sessions`).
+
+    ``factors`` is how many authentication factors the session has shown:
+    0 (anonymous), 1 (the password) or 2 (the password and a second factor,
+    SMS or authenticator app), NIST SP 800-63B section 4 (AAL1 / AAL2).
     """
 
     __tablename__ = "sessions"
@@ -90,6 +106,7 @@ class UserSession(db.Model):
         sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     state: Mapped[str] = mapped_column(sa.String(16), default="anonymous")
+    factors: Mapped[int] = mapped_column(sa.SmallInteger, default=0, server_default="0")
     data: Mapped[str] = mapped_column(sa.Text, default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -121,6 +138,8 @@ class EmailToken(db.Model):
 
     Only the SHA-256 of the token is stored. ``purpose`` is ``confirm`` or
     ``reset``; ``used_at`` is set when the link is used or voided by a newer one.
+    ``credential_version`` is the account's :attr:`User.credential_version` when
+    the link was issued (see :mod:`hubweb.tokens`).
     """
 
     __tablename__ = "email_tokens"
@@ -135,6 +154,7 @@ class EmailToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    credential_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     user: Mapped[User] = relationship(lazy="joined")
 

@@ -20,6 +20,11 @@ Lifetimes (NIST SP 800-63B rev 4, section 2.2.3, AAL2): idle timeout
 ``SESSION_IDLE_TIMEOUT`` (1 hour) and absolute ``SESSION_ABSOLUTE_TIMEOUT``
 (24 hours) from sign-in; a half-signed-in (``pending``) session lasts at most
 ``PENDING_SIGN_IN_TIMEOUT`` (10 minutes). All are enforced here, on the server.
+
+Factors: each row records how many factors its sign-in showed; the rules of
+what that allows live in :mod:`hubweb.session_factors` (issue 10). A session
+ended by a lifetime or by those rules is deleted at its next request, which
+says why; a POST from it is sent to sign-in (:func:`init_app`).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import g, request
+from flask import g, request, url_for
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -40,7 +45,7 @@ from .extensions import client_ip, db
 from .models import User, UserSession
 from .timeutil import utcnow
 
-ANONYMOUS, PENDING, SIGNED_IN = "anonymous", "pending", "signed_in"
+ANONYMOUS, PENDING, SIGNED_IN, ENDED = "anonymous", "pending", "signed_in", "ended"
 #: The keys an anonymous session may keep in a signed cookie instead of a row.
 COOKIE_KEYS = frozenset({"csrf_token", "_flashes", "next"})
 #: The longest signed cookie value sent; browsers keep at least 4,096 bytes a
@@ -69,6 +74,9 @@ class ServerSession(CallbackDict, SessionMixin):
         self.record = record
         self.user: User | None = user
         self.state: str = record.state if record else ANONYMOUS
+        #: Factors this session has shown: 0 anonymous, 1 password, 2 password
+        #: and a second factor.
+        self.factors: int = record.factors if record else 0
         self.modified = False
         self.new_token: str | None = None
         self.old_id: str | None = None
@@ -83,8 +91,11 @@ class ServerSession(CallbackDict, SessionMixin):
         """The stored id (token hash) of this session, or ``None`` if unsaved."""
         return self.record.id if self.record else None
 
-    def start(self, user: User, state: str) -> None:
+    def start(self, user: User, state: str, factors: int) -> None:
         """Begin a new session for ``user`` in ``state``, under a fresh token.
+
+        :param factors: the factors shown so far: 1 (password) or 2 (and a
+            second factor).
 
         The old session row is deleted on save and its data dropped, so no
         token seen before sign-in (session fixation) stays valid after it.
@@ -93,7 +104,7 @@ class ServerSession(CallbackDict, SessionMixin):
             self.old_id = self.record.id
         self.record = None
         self.clear()
-        self.user, self.state = user, state
+        self.user, self.state, self.factors = user, state, factors
         self.new_token = secrets.token_urlsafe(32)
         self.modified = True
 
@@ -104,6 +115,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.record = None
         self.clear()
         self.user, self.state, self.new_token = None, ANONYMOUS, None
+        self.factors = 0
         self.modified = False
 
 
@@ -140,22 +152,10 @@ class ServerSessionInterface(SessionInterface):
         # Detached, so that a view's commit or rollback never expires it: the
         # row may be deleted meanwhile (signed out from another device).
         db.session.expunge(record)
-        if _expired(app, record):
-            db.session.execute(sa.delete(UserSession).where(UserSession.id == record.id))
-            db.session.commit()
-            # Say why the person is asked to sign in again (shown on the next page).
-            from .auth.messages import SESSION_EXPIRED, SIGN_IN_EXPIRED
-
-            why = {SIGNED_IN: SESSION_EXPIRED, PENDING: SIGN_IN_EXPIRED}.get(record.state)
-            fresh = _stale()
-            if why:
-                fresh["_flashes"] = [["info", why]]
-            return fresh
-        try:
-            data = json.loads(record.data)
-        except ValueError:
-            data = {}
-        return ServerSession(data, record, user)
+        why = _why_ended(app, record, user)
+        if why is not None:
+            return _ended(record, why)
+        return ServerSession(session_data(record), record, user)
 
     def save_session(self, app, session: ServerSession, response) -> None:
         if g.get("database_down"):
@@ -192,6 +192,7 @@ class ServerSessionInterface(SessionInterface):
                 "id": token_hash(token),
                 "user_id": session.user.id if session.user else None,
                 "state": session.state,
+                "factors": session.factors,
                 "data": json.dumps(dict(session)),
                 "created_at": now,
                 "last_seen_at": now,
@@ -227,6 +228,55 @@ class ServerSessionInterface(SessionInterface):
 
     def is_null_session(self, obj) -> bool:
         return False
+
+
+def _why_ended(app, record: UserSession, user: User | None) -> str | None:
+    """Why the session of ``record`` is over, as a message for the person
+    ("" when there is nothing to say), or ``None`` while it may go on: past a
+    lifetime, or short of what the account requires
+    (:func:`hubweb.session_factors.why_short`)."""
+    from .auth import messages as msg
+    from .session_factors import why_short
+
+    if _expired(app, record):
+        return {SIGNED_IN: msg.SESSION_EXPIRED, PENDING: msg.SIGN_IN_EXPIRED}.get(
+            record.state, "")
+    return why_short(record, user) if user is not None else None
+
+
+def session_data(record: UserSession) -> dict:
+    """The data of a session row (``{}`` when it does not decode to a dict)."""
+    try:
+        data = json.loads(record.data)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _ended(record: UserSession, why: str) -> ServerSession:
+    """Delete the row of a session that is over; an empty session that says why
+    (on the next page) and deletes the cookie. Marks the request (``g``) so a
+    POST is sent to sign-in instead of failing its CSRF check."""
+    db.session.execute(sa.delete(UserSession).where(UserSession.id == record.id))
+    db.session.commit()
+    fresh = _stale()
+    if why:
+        fresh["_flashes"] = [["info", why]]
+        g.session_ended = True
+    return fresh
+
+
+def init_app(app) -> None:
+    """Send a form posted by a session that just ended (see :func:`_ended`) to
+    sign-in: its CSRF token died with the session, and "sign in again" says
+    more than "the form expired". Registered before CSRFProtect's check."""
+    from .htmx import redirect_to
+
+    @app.before_request
+    def _session_ended():
+        if g.get("session_ended") and request.method not in ("GET", "HEAD", "OPTIONS"):
+            return redirect_to(url_for("auth.sign_in"))
+        return None
 
 
 def _stale() -> ServerSession:

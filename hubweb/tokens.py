@@ -4,6 +4,24 @@ A token is 256 random bits (``secrets.token_urlsafe(32)``), shown once in
 the emailed URL and stored only as its SHA-256. Issuing a new token of a
 purpose voids the older unused ones. Using one is an atomic compare-and-set
 (``UPDATE ... WHERE used_at IS NULL``), so two clicks cannot both succeed.
+
+A link outlives no credential change (issue 10, item 1). Every change of the
+password (settings or reset), the email address or the two-step set-up raises
+the account's ``credential_version`` (:func:`hubweb.accounts.credentials_changed`);
+a token carries the version it was issued under and is refused
+(:attr:`TokenProblem.SUPERSEDED`) once they differ. Why a stamp rather than
+voiding the rows in the changing transaction:
+
+- One check, at the one place a token is read (:func:`find`, and again in
+  :func:`consume`), covers every change, including ones written later (email
+  change) and the operator CLI: a change only has to raise the version,
+  which it must do anyway for other uses (trusted browsers).
+- It has no race: a link issued while a change is in flight carries the
+  version it read, so it is refused once the change commits. An
+  ``UPDATE ... SET used_at`` in the changing transaction cannot see a token
+  that a concurrent request inserts and commits after it (READ COMMITTED).
+- A voided row would claim the link was *used*; the stamp lets the page say
+  the account's security settings changed since.
 """
 
 from __future__ import annotations
@@ -29,6 +47,7 @@ class TokenProblem(enum.Enum):
     INVALID = "invalid"
     EXPIRED = "expired"
     USED = "used"
+    SUPERSEDED = "superseded"  # the password, email or two-step set-up changed since
 
 
 def _hash(raw: str) -> str:
@@ -54,6 +73,7 @@ def issue(user: User, purpose: str) -> str:
             user_id=user.id,
             purpose=purpose,
             token_hash=_hash(raw),
+            credential_version=user.credential_version,
             created_at=now,
             expires_at=now + timedelta(seconds=LIFETIMES[purpose]),
         )
@@ -77,6 +97,8 @@ def find(raw: str, purpose: str) -> tuple[EmailToken | None, TokenProblem | None
         return None, TokenProblem.INVALID
     if token.used_at is not None:
         return token, TokenProblem.USED
+    if token.credential_version != token.user.credential_version:
+        return token, TokenProblem.SUPERSEDED
     if token.expires_at <= utcnow():
         return token, TokenProblem.EXPIRED
     return token, None
@@ -85,12 +107,17 @@ def find(raw: str, purpose: str) -> tuple[EmailToken | None, TokenProblem | None
 def consume(token: EmailToken) -> bool:
     """Mark ``token`` used, atomically; True only for the one caller that did.
 
-    The caller commits; a False means another request used it first.
+    The caller commits; a False means another request used it first, or the
+    account's credentials changed since :func:`find` (the version is checked
+    again in the same statement).
     """
+    version = (sa.select(User.credential_version).where(User.id == EmailToken.user_id)
+               .scalar_subquery())
     result = db.session.execute(
         sa.update(EmailToken)
         .where(EmailToken.id == token.id, EmailToken.used_at.is_(None))
         .where(EmailToken.expires_at > utcnow())
+        .where(EmailToken.credential_version == version)
         .values(used_at=utcnow())
     )
     return result.rowcount == 1

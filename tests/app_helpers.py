@@ -20,11 +20,19 @@ from pathlib import Path
 
 import pyotp
 import sqlalchemy as sa
-from conftest import PASSWORD, Clock, csrf_token, require_tools
-from sms_helpers import last_sms_code, post, token_of  # noqa: F401 - shared
+from conftest import PASSWORD, Auth, Clock, csrf_token, require_tools
+from sms_helpers import (
+    OTHER_PHONE,
+    last_sms_code,
+    post,
+    set_sms,
+    sign_in_with_sms,
+    token_of,  # noqa: F401 - shared
+)
 
 from hubweb.extensions import db
 from hubweb.models import SecurityEvent, User
+from hubweb.timeutil import utcnow
 
 HX = {"HX-Request": "true"}
 PHONE = "+447400123456"
@@ -331,3 +339,117 @@ def event_kinds(app, user_id) -> list[str]:
 
 def email_subjects(outbox, to=EMAIL) -> list[str]:
     return [m.subject for m in outbox.messages("email", to)]
+
+
+# --- credential changes (issue 10) -------------------------------------------------
+
+NEW_PASSWORD = "granite lantern orbit meadow"
+#: The authenticator key that set_up() gives an account with the app on.
+APP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+# Each change of the password or the two-step set-up, made through the settings
+# forms as a person would (or the operator's CLI), checking that it took effect;
+# each returns the last reply (the done panel) or None. CHANGES says what the
+# account has on first: set_up() puts it so, sign_in_for() signs in to it.
+
+def change_password(client, *, htmx=True, **_):
+    r = click(client, "/settings/account", "Change password",
+              {"password": PASSWORD, "new_password": NEW_PASSWORD}, htmx=htmx)
+    assert "Your password has been changed." in page(r).words
+    return r
+
+
+def turn_sms_on(client, outbox, *, htmx=True, **_):
+    r = click(client, "/settings/account", "Set up", htmx=htmx)
+    r = click(client, r, "Continue", {"password": PASSWORD}, htmx=htmx)
+    r = click(client, r, "Send code", {"phone": PHONE_INPUT}, htmx=htmx)
+    r = click(client, r, "Confirm", {"code": last_sms_code(outbox)}, htmx=htmx)
+    assert "Two-step verification by SMS is on." in page(r).words
+    return r
+
+
+def change_phone(client, outbox, *, htmx=True, **_):
+    r = click(client, "/settings/account", "Change phone number", htmx=htmx)
+    r = click(client, r, "Continue", {"password": PASSWORD}, htmx=htmx)
+    r = click(client, r, "Send code", {"phone": "+44 7400 654321"}, htmx=htmx)
+    r = click(client, r, "Confirm", {"code": last_sms_code(outbox, OTHER_PHONE)}, htmx=htmx)
+    assert "Your phone number for two-step verification has been changed." in page(r).words
+    return r
+
+
+def turn_app_on(client, clock, *, htmx=True, **_):
+    panel = get_secret_key(client, htmx=htmx)
+    r = click(client, panel.response, "Confirm", {"code": oath(panel.secret, clock.now())},
+              htmx=htmx)
+    assert "Your authenticator app is on." in page(r).words
+    return r
+
+
+def move_app_to_new_key(client, clock, *, htmx=True, **_):
+    clock.shift(30)  # past the step the sign-in code used (replay guard)
+    panel = get_secret_key(client, htmx=htmx)
+    r = click(client, panel.response, "Confirm", {"code": oath(panel.secret, clock.now())},
+              htmx=htmx)
+    assert "Your authenticator app now uses the new key." in page(r).words
+    return r
+
+
+def turn_app_off(client, *, htmx=True, **_):
+    r = click(client, "/settings/account", "Disable authenticator app", htmx=htmx)
+    r = click(client, r, "Continue", {"password": PASSWORD}, htmx=htmx)
+    assert "Your authenticator app is off." in page(r).words
+    return r
+
+
+def turn_two_step_off(client, *, htmx=True, **_):
+    r = click(client, "/settings/account", "Disable two-step verification", htmx=htmx)
+    r = click(client, r, "Continue", {"password": PASSWORD}, htmx=htmx)
+    assert "Two-step verification is off." in page(r).words
+    return r
+
+
+def operator_reset_2sv(runner, **_):
+    result = runner.invoke(args=["users", "reset-2sv", EMAIL, "--yes"])
+    assert result.exit_code == 0, result.output
+
+
+#: change -> what the account has on before it: "" (password only), "sms", "app".
+CHANGES = {
+    change_password: "",
+    turn_sms_on: "",
+    change_phone: "sms",
+    turn_app_on: "sms",
+    move_app_to_new_key: "app",
+    turn_app_off: "app",
+    turn_two_step_off: "sms",
+    operator_reset_2sv: "app",
+}
+
+
+def set_up(app, user_id, before: str) -> None:
+    """Turn on, directly in the database, what ``before`` names: "" nothing,
+    "sms" SMS 2SV, "app" SMS and the authenticator app (key :data:`APP_SECRET`)."""
+    from hubweb.twostep.appcodes import keybox
+
+    if before:
+        set_sms(app, user_id)
+    if before == "app":
+        with app.app_context():
+            user = db.session.get(User, user_id)
+            user.totp_secret = keybox().encrypt(APP_SECRET)
+            user.totp_enabled_at = utcnow()
+            db.session.commit()
+
+
+def sign_in_for(client, outbox, clock, before: str) -> None:
+    """Sign ``client`` in through every step the set-up ``before`` asks for."""
+    if before == "app":
+        Auth(client).sign_in()
+        clock.shift(30)  # a step of its own: an app code is accepted once
+        assert verify(client, oath(APP_SECRET, clock.now())).status_code == 303
+    elif before == "sms":
+        sign_in_with_sms(client, outbox)
+    else:
+        Auth(client).sign_in()
+    clock.shift(61)  # past every SMS send cooldown

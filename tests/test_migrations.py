@@ -114,3 +114,72 @@ def test_the_comparison_would_see_a_forgotten_migration(tmp_path):
         db.engine.dispose()
     kinds = {entry[0] if isinstance(entry, tuple) else entry[0][0] for entry in diff}
     assert {"add_column", "modify_type"} <= kinds, diff
+
+
+# --- data: issue 10's credential version and session factors ------------------------
+
+def _before_0006(app) -> str:
+    """The revision just before 0006_credential_version (whatever it is after merges)."""
+    from alembic.script import ScriptDirectory
+
+    with app.app_context():
+        config = app.extensions["migrate"].migrate.get_config()
+    return ScriptDirectory.from_config(config).get_revision("0006_credential_version") \
+        .down_revision
+
+
+def check_factors_backfill(app) -> None:
+    """Existing sessions get the factors they can be shown to have had: 2 for a
+    sign-in after the account turned SMS on, else 1 (0 for anonymous rows)."""
+    from datetime import UTC, datetime, timedelta
+
+    from hubweb.timeutil import UTCDateTime
+
+    on = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    users = sa.table("users", *(sa.column(c) for c in (
+        "id", "email", "email_key", "password_hash", "sms_phone")),
+        sa.column("created_at", UTCDateTime()), sa.column("password_changed_at", UTCDateTime()),
+        sa.column("sms_enabled_at", UTCDateTime()))
+    sessions = sa.table("sessions", *(sa.column(c) for c in (
+        "id", "user_id", "state", "data", "ip", "user_agent")),
+        sa.column("created_at", UTCDateTime()), sa.column("last_seen_at", UTCDateTime()))
+    with app.app_context():
+        upgrade(revision=_before_0006(app))
+        with db.engine.begin() as conn:
+            conn.execute(users.insert(), [
+                {"id": 1, "email": "a@example.com", "email_key": "a@example.com",
+                 "password_hash": "x", "sms_phone": "+447400123456", "sms_enabled_at": on,
+                 "created_at": on, "password_changed_at": on},
+                {"id": 2, "email": "b@example.com", "email_key": "b@example.com",
+                 "password_hash": "x", "sms_phone": None, "sms_enabled_at": None,
+                 "created_at": on, "password_changed_at": on}])
+            conn.execute(sessions.insert(), [
+                {"id": sid, "user_id": uid, "state": state, "data": "{}", "ip": "",
+                 "user_agent": "", "created_at": on + timedelta(minutes=minutes),
+                 "last_seen_at": on + timedelta(minutes=minutes)}
+                for sid, uid, state, minutes in [
+                    ("before", 1, "signed_in", -5), ("after", 1, "signed_in", 5),
+                    ("pending", 1, "pending", 5), ("anonymous", None, "anonymous", 5),
+                    ("no-2sv", 2, "signed_in", 5)]])
+        upgrade()
+        with db.engine.connect() as conn:
+            factors = dict(conn.execute(sa.text("SELECT id, factors FROM sessions")).all())
+            versions = set(conn.scalars(sa.text("SELECT credential_version FROM users")))
+        assert factors == {"before": 1, "after": 2, "pending": 1, "anonymous": 0, "no-2sv": 1}
+        assert versions == {0}
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE sessions SET state = 'ended' WHERE id = 'before'"))
+        downgrade(revision=_before_0006(app))
+        with db.engine.connect() as conn:
+            left = set(conn.scalars(sa.text("SELECT id FROM sessions")))
+        assert left == {"after", "pending", "anonymous", "no-2sv"}
+        db.engine.dispose()
+
+
+def test_sqlite_backfills_the_factors_of_existing_sessions(tmp_path):
+    check_factors_backfill(make_app(f"sqlite:///{tmp_path / 'fresh.sqlite3'}"))
+
+
+@pytest.mark.postgres
+def test_postgresql_backfills_the_factors_of_existing_sessions(pg_database):
+    check_factors_backfill(make_app(pg_database))

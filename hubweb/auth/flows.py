@@ -82,19 +82,20 @@ def after_password(user: User) -> str:
     """
     target = safe_next(session.get("next"))
     if user.two_step_enabled:
-        session.start(user, PENDING)
+        session.start(user, PENDING, factors=1)
         session["next"] = target
         return url_for("auth.verify")
-    return _signed_in(user, target)
+    return _signed_in(user, target, factors=1)
 
 
 def after_second_step(user: User) -> str:
-    """Turn the half-signed-in session into a full one, under a new id."""
-    return _signed_in(user, safe_next(session.get("next")))
+    """Turn the half-signed-in session into a full one, under a new id, that
+    records both factors (see :mod:`hubweb.sessions`)."""
+    return _signed_in(user, safe_next(session.get("next")), factors=2)
 
 
-def _signed_in(user: User, target: str) -> str:
-    session.start(user, SIGNED_IN)
+def _signed_in(user: User, target: str, factors: int) -> str:
+    session.start(user, SIGNED_IN, factors)
     events.record(user, "sign_in")  # committed with the session row, see above
     return target
 

@@ -35,4 +35,15 @@ LINK_PROBLEMS = {
     "invalid": "This link is not valid. Check that you copied the whole link from the email.",
     "expired": "This link has expired. Request a new one.",
     "used": "This link has already been used, or a newer link was sent. Request a new one.",
+    "superseded": (
+        "This link no longer works: the account's password, email address or two-step "
+        "verification changed after it was sent. Request a new one."
+    ),
 }
+SIGN_IN_AGAIN_TWO_STEP = (
+    "You were signed out: two-step verification is now on for your account. "
+    "Sign in again with your password and a code."
+)
+SIGN_IN_AGAIN_CHANGED = (
+    "You were signed out: your account's sign-in settings changed. Please sign in again."
+)

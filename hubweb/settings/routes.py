@@ -16,7 +16,7 @@ from ua_parser import parse
 from .. import accounts, events, mail, passwords
 from ..auth.forms import EmptyForm
 from ..extensions import db
-from ..htmx import done, redirect_to, render
+from ..htmx import done, is_htmx, redirect_to, render
 from ..models import UserSession
 from ..sessions import SIGNED_IN, end_user_sessions
 from ..twostep import messages as two_step_msg
@@ -33,7 +33,8 @@ def account():
     """The User account settings page."""
     from .two_step import resumed_panel
 
-    return render_template(PAGE, **settings_context(**resumed_panel()))
+    changed = session.pop("changed", None)
+    return render_template(PAGE, **settings_context(changed=changed, **resumed_panel()))
 
 
 @bp.post("/password")
@@ -60,6 +61,7 @@ def change_password():
     events.record(user, "password_changed")
     db.session.commit()
     mail.notify(user, "Your password was changed", "password_changed")
+    offer_sign_out("password")
     return done(PAGE, fragment, msg.PASSWORD_CHANGED, url_for("settings.account"),
                 **settings_context(password_done=msg.PASSWORD_CHANGED))
 
@@ -85,7 +87,7 @@ def end_session(sid: str):
         db.session.commit()
         notice = msg.SESSION_ENDED if ended else msg.NO_SUCH_SESSION
         return done(PAGE, "settings/_sessions.html", notice, url_for("settings.account"),
-                    **settings_context(sessions_notice=notice))
+                    **settings_context(sessions_notice=notice, others_oob=True))
     return render(PAGE, "settings/_sessions.html", 422, **settings_context())
 
 
@@ -101,7 +103,17 @@ def end_other_sessions():
     db.session.commit()
     notice = msg.OTHERS_ENDED.format(count=count)
     return done(PAGE, "settings/_sessions.html", notice, url_for("settings.account"),
-                **settings_context(sessions_notice=notice))
+                **settings_context(sessions_notice=notice, others_oob=True))
+
+
+def offer_sign_out(section: str) -> None:
+    """After a change of the password or a factor, show in ``section``
+    (``password`` or ``two-step``) how many other sessions are signed in, with
+    "Sign out of all other sessions" (OWASP ASVS 5.0 V7.4). An htmx reply
+    shows it in the fragment (``done``); a plain form's 303 leads to the
+    settings page, which shows it once, in that section."""
+    if not is_htmx():
+        session["changed"] = section
 
 
 def settings_context(**extra) -> dict:
@@ -113,17 +125,30 @@ def settings_context(**extra) -> dict:
         .where(UserSession.user_id == current_user.id, UserSession.state == SIGNED_IN)
         .order_by(UserSession.last_seen_at.desc())
     )
+    sessions = [(row, describe_browser(row.user_agent)) for row in rows]
+    others = sum(1 for row, _ in sessions if row.id != session.id)
     context = {
         "password_form": ChangePasswordForm(formdata=None),
         "button_form": EmptyForm(formdata=None),
-        "sessions": [(row, describe_browser(row.user_agent)) for row in rows],
+        "sessions": sessions,
         "current_sid": session.id,
+        "other_sessions": others,
+        "other_sessions_text": other_sessions_text(others),
         "app_needs_sms": two_step_msg.APP_NEEDS_SMS,
         "activity": [(e, events.KINDS[e.kind], describe_browser(e.user_agent))
                      for e in events.recent(current_user)],
     }
     context.update(extra)
     return context
+
+
+def other_sessions_text(count: int) -> str:
+    """The sentence that says how many other sessions are signed in."""
+    if count == 0:
+        return msg.OTHER_SESSIONS_NONE
+    if count == 1:
+        return msg.OTHER_SESSIONS_ONE
+    return msg.OTHER_SESSIONS_MANY.format(count=count)
 
 
 @lru_cache(maxsize=512)

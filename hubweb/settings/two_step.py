@@ -18,7 +18,8 @@ fields), and plain forms in whole pages without JavaScript:
 
 Flow state (re-authentication time, the number being verified) lives in the
 server session; leaving half-way changes nothing. Every change records a
-security event and emails the user.
+security event, raises the credential version and ends sessions that fall
+short (:func:`hubweb.accounts.credentials_changed`), and emails the user.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import sqlalchemy as sa
 from flask import abort, current_app, session, url_for
 from flask_login import current_user, login_required
 
-from .. import events, mail, passwords
+from .. import accounts, events, mail, passwords
 from ..auth.forms import CodeForm, EmptyForm, PhoneForm, ReauthForm
 from ..extensions import db, limiter
 from ..htmx import done, render
@@ -42,7 +43,7 @@ from ..twostep.keys import group_secret
 from ..twostep.phone import PhoneError, format_international, mask_phone, parse_phone
 from ..twostep.qr import qr_image
 from . import bp
-from .routes import PAGE, settings_context
+from .routes import PAGE, offer_sign_out, settings_context
 
 FRAGMENT = "settings/_two_step_body.html"
 #: flow -> the SMS code purpose it sends (None: it sends no SMS).
@@ -66,7 +67,9 @@ def _reply(panel: str | None = None, status: int = 200, **context):
 
 
 def _done(message: str):
-    """A flow finished: the section for htmx, else 303 to the settings page."""
+    """A flow finished: the section for htmx, else 303 to the settings page;
+    either says how many other sessions are signed in (offer_sign_out)."""
+    offer_sign_out("two-step")
     return done(PAGE, FRAGMENT, message, url_for("settings.account"),
                 **settings_context(done=message))
 
@@ -197,6 +200,7 @@ def two_step_code(flow: str):
         return _code_panel(flow, phone, form, status=smscodes.reply_status(result))
     user = current_user._get_current_object()
     user.sms_phone, user.sms_enabled_at = phone, user.sms_enabled_at or utcnow()
+    accounts.credentials_changed(user, keep_session=session.id)
     events.record(user, "sms_enabled" if flow == "sms" else "phone_changed")
     session.pop("two_step", None)
     db.session.commit()
@@ -219,6 +223,7 @@ def _disable():
     user = current_user._get_current_object()
     user.sms_phone = user.sms_enabled_at = None
     appcodes.disable(user)  # the app is only ever on top of SMS
+    accounts.credentials_changed(user, keep_session=session.id)
     end_user_sessions(user.id, keep=session.id)
     events.record(user, "two_step_disabled")
     session.pop("two_step", None)
@@ -231,6 +236,7 @@ def _disable_app():
     """Turn the authenticator app off; SMS stays on."""
     user = current_user._get_current_object()
     appcodes.disable(user)
+    accounts.credentials_changed(user, keep_session=session.id)
     events.record(user, "app_disabled")
     session.pop("two_step", None)
     db.session.commit()
@@ -278,6 +284,7 @@ def _confirm_app(state, form):
     if not result.ok:
         form.code.errors.append(result.message)
         return _secret_panel(form, smscodes.reply_status(result))
+    accounts.credentials_changed(user, keep_session=session.id)
     events.record(user, "app_replaced" if replacing else "app_enabled")
     session.pop("two_step", None)
     db.session.commit()
