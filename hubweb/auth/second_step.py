@@ -14,6 +14,7 @@ from flask import session
 
 from ..models import User
 from ..twostep import appcodes, smscodes
+from ..twostep import messages as msg
 from ..twostep.phone import mask_phone
 
 
@@ -58,6 +59,13 @@ class SecondStep:
     def masked_phone(self) -> str:
         """The user's number with only the last digits visible."""
         return mask_phone(self.user.sms_phone)
+
+    @property
+    def lost_phone_help(self) -> str:
+        """What to do without the phone (or app) of the chosen method, worded for
+        this place: :data:`hubweb.twostep.messages.LOST_PHONE` by purpose, method
+        and whether another method is on."""
+        return msg.LOST_PHONE[(self.purpose, self.method, len(self.methods) > 1)]
 
     def begin(self) -> smscodes.Result:
         """Send the first SMS of this step, once; later calls send nothing.

@@ -119,6 +119,7 @@ def settings_context(**extra) -> dict:
         "sessions": [(row, describe_browser(row.user_agent)) for row in rows],
         "current_sid": session.id,
         "app_needs_sms": two_step_msg.APP_NEEDS_SMS,
+        "reauth_prompts": two_step_msg.REAUTH_PROMPTS,
         "activity": [(e, events.KINDS[e.kind], describe_browser(e.user_agent))
                      for e in events.recent(current_user)],
     }
