@@ -207,3 +207,44 @@ def test_the_account_menu_opens_without_javascript(portal):
     expect(menu).to_be_hidden()
     page.get_by_role("link", name=acct.email).click()
     expect(menu.get_by_role("link", name="Manage user account")).to_be_visible()
+
+
+def one_row(*buttons) -> None:
+    """The buttons sit side by side on one line, in this order (main one first)."""
+    boxes = [b.evaluate("b => { const r = b.getBoundingClientRect(); return [r.top, r.left]; }")
+             for b in buttons]
+    assert len({round(top) for top, _ in boxes}) == 1, boxes
+    assert [left for _, left in boxes] == sorted(left for _, left in boxes), boxes
+
+
+def test_every_panel_has_one_row_of_buttons(portal):
+    acct = portal.account()
+    new = portal.account()  # only for a fresh number
+    page = portal.page(True)
+    sign_in(page, acct)
+    open_settings(page)
+    section = two_step(page)
+
+    def button(name):
+        return section.get_by_role("button", name=name, exact=True)
+
+    button("Set up").click()
+    one_row(button("Continue"), button("Cancel"))
+    section.get_by_label("Enter your current password").fill(acct.password)
+    button("Continue").click()
+    one_row(button("Send code"), button("Cancel"))
+    section.get_by_label("Mobile phone number").fill(new.phone_input)
+    button("Send code").click()
+    one_row(button("Confirm"), button("Resend code"), button("Cancel"))
+    page.set_viewport_size(PHONE)  # may wrap, never widen the page
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], width
+    button("Cancel").click()
+    expect(button("Set up")).to_be_visible()
+
+    signer = portal.page(True)
+    sms = portal.account(sms=True)
+    sign_in(signer, sms)
+    step = signer.locator("#second-step")
+    one_row(step.get_by_role("button", name="Verify"),
+            step.get_by_role("button", name="Resend code"))
