@@ -174,6 +174,16 @@ def test_a_refused_sign_in_focuses_the_password_and_ties_the_message_to_it(clien
     assert message.words == "Incorrect email address or password."
 
 
+def test_an_unconfirmed_sign_in_ties_the_reason_to_the_focused_password(client, make_user):
+    make_user(confirmed=False)
+    r = plain_post(client, "/sign-in", {"email": EMAIL, "password": PASSWORD})
+    doc = page(r)
+    assert autofocused(doc) == ["password"]
+    [password] = doc.find("input", name="password")
+    reason = doc.by_id(password.attrs["aria-describedby"])
+    assert reason.attrs["role"] == "alert" and "Confirm your email address" in reason.words
+
+
 def test_a_refused_new_password_focuses_it_on_the_whole_page(client, auth, make_user):
     make_user()
     auth.sign_in()
