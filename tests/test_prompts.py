@@ -216,6 +216,21 @@ def test_lost_phone_help_in_a_reset_speaks_of_the_reset(app, client, make_user, 
     assert "sign-in" not in words and "Sign out" not in words
 
 
+@pytest.mark.settings(SMS_BACKEND="http", SMS_HTTP_URL="http://127.0.0.1:9/sms",
+                     SMS_HTTP_TIMEOUT=1.0)
+def test_a_code_not_sent_yet_is_for_this_reset_or_this_sign_in(app, client, make_user,
+                                                               outbox):
+    """The gateway refuses (nothing listens on port 9): the step says no code was
+    sent yet, naming the place it is in."""
+    set_sms(app, make_user())
+    plain_post(client, "/forgot-password", {"email": EMAIL})
+    words = page(client.get(outbox.last_link(to=EMAIL))).words
+    assert "for this password reset yet" in words and "sign-in" not in words
+    signing_in = app.test_client()
+    start_second_step(signing_in)
+    assert "for this sign-in yet" in page(signing_in.get("/sign-in/verify")).words
+
+
 def test_lost_phone_help_names_the_other_method(app, client, auth, make_user, outbox, clock):
     make_user()
     auth.sign_in()
