@@ -8,7 +8,7 @@ password policy itself (12-128 characters) is applied by
 from __future__ import annotations
 
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 MAX_EMAIL = 320  # RFC 3696 errata 1690: 64 + 1 + 255
 MAX_PASSWORD_INPUT = 1024
@@ -24,6 +24,19 @@ def email_field() -> StringField:
         ],
         filters=[lambda v: v.strip() if isinstance(v, str) else v],
         render_kw={"autocomplete": "email", "type": "email", "spellcheck": "false"},
+    )
+
+
+def username_field() -> StringField:
+    """The ``username`` field (CONTRACT.md) of pages that ask only for a password.
+
+    It carries the account's email, hidden or read-only, for password managers
+    (autocomplete ``username``); the server knows the account and ignores the
+    value, but refuses one no email address could be.
+    """
+    return StringField(
+        "Email address",
+        validators=[Optional(), Length(max=MAX_EMAIL, message="That email address is too long.")],
     )
 
 

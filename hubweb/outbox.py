@@ -6,8 +6,11 @@ shows a banner saying so (see ``templates/base.html``).
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, render_template
+from markupsafe import Markup, escape
 
 from .extensions import db
 from .models import OutboxMessage
@@ -15,6 +18,11 @@ from .models import OutboxMessage
 bp = Blueprint("outbox", __name__, url_prefix="/dev")
 
 PAGE_SIZE = 50
+#: An http(s) URL in a text body: up to whitespace or a character that cannot
+#: end a link in running text; trailing sentence punctuation is left out (as
+#: in GitHub's autolinks: "...at https://x.example/reset." links without the ".").
+_URL = re.compile(r"""https?://[^\s<>"']+""")
+_TRAILING = ".,;:!?)]}"
 
 
 def enabled(app=None) -> bool:
@@ -31,6 +39,26 @@ def record(channel: str, recipient: str, body: str, subject: str = "", html: str
     db.session.add(
         OutboxMessage(channel=channel, recipient=recipient, subject=subject, body=body, html=html)
     )
+
+
+@bp.app_template_filter("linkify")
+def linkify(text: str) -> Markup:
+    """Escape ``text`` and make each http(s) URL in it a link.
+
+    Everything is escaped (a body holds what people typed, such as an email
+    address); only the URLs become ``<a href>``, and their text is escaped too.
+
+    :param text: a message's plain-text body.
+    :return: safe HTML for ``<pre>``.
+    """
+    parts, pos = [], 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(_TRAILING)
+        parts.append(escape(text[pos:match.start()]))
+        parts.append(Markup('<a href="{0}">{0}</a>').format(url))
+        pos = match.start() + len(url)
+    parts.append(escape(text[pos:]))
+    return Markup("").join(parts)
 
 
 @bp.get("/outbox")

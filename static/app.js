@@ -97,12 +97,23 @@
     });
   }
 
-  // After htmx swaps a panel in, move focus to its first field; failing that to
-  // its message or heading, so that keyboard focus is never lost on <body>.
-  var FOCUS_ORDER = ["[autofocus]", "input:not([type=hidden]):not([disabled])",
-    "[role=alert]", "[role=status]:not(:empty)", "h1, h2"];
+  // After htmx swaps a panel in, move focus to its first field with an error
+  // (aria-invalid, whose message aria-describedby reads out; the message itself
+  // is role=alert, announced as it appears), else its first field; failing
+  // that to its message or heading, so that keyboard focus is never lost on
+  // <body>. The same rule as autofocus in whole pages (issue 11 rule 6).
+  var FOCUS_ORDER = ["[aria-invalid=true]", "[autofocus]",
+    "input:not([type=hidden]):not([disabled]):not([readonly])",
+    "[role=alert]", "[role=status]:not(:empty)", "h1, h2, h3"];
+  function swapped(e) {
+    var t = e.target;
+    if (t && t.isConnected) return t;
+    // An outerHTML swap replaced the target: its successor has the same id.
+    var again = t && t.id ? document.getElementById(t.id) : null;
+    return again || document;
+  }
   document.addEventListener("htmx:after:swap", function (e) {
-    var root = e.target && e.target.isConnected ? e.target : document;
+    var root = swapped(e);
     addCopyButtons(root);
     startCountdowns(root);
     var target = null;

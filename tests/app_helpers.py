@@ -133,7 +133,7 @@ class Element:
 
 
 class Doc(HTMLParser):
-    """A tiny DOM: every element with its attributes, text and enclosing form."""
+    """A tiny DOM: every element with its attributes, text and form owner."""
 
     def __init__(self, markup: str):
         super().__init__(convert_charrefs=True)
@@ -142,6 +142,12 @@ class Doc(HTMLParser):
         self._text = ""
         self.feed(markup)
         self.close()
+        # A control's form owner is the form its ``form`` attribute names, if
+        # any (HTML: "form owner"), else the form that encloses it.
+        forms = {e.attrs["id"]: e for e in self.elements if e.tag == "form" and "id" in e.attrs}
+        for el in self.elements:
+            if "form" in el.attrs:
+                el.form = forms.get(el.attrs["form"])
 
     def handle_starttag(self, tag, attrs):
         forms = [e for e in self._open if e.tag == "form"]

@@ -32,8 +32,9 @@ EMAIL = "alice@example.com"
 #: 2025-04-05 13:57:30 UTC: Pacific/Chatham leaves daylight saving time at
 #: 14:00 UTC, inside the five minutes of a code sent at this instant.
 
-SMS_ON = "Two-step verification by SMS is <strong>on</strong>"
-SMS_OFF = "Two-step verification is <strong>off</strong>"
+#: The SMS status line of the section (not the notice "... is on.", said once).
+SMS_ON = "Status: <strong>on</strong>. Codes are sent to"
+SMS_OFF = "Status: <strong>off</strong>. With two-step verification on"
 
 
 

@@ -34,8 +34,10 @@ from live_servers import (
 
 pytestmark = pytest.mark.postgres
 
-SMS_ON = "Two-step verification by SMS is on"
-APP_ON = "Your authenticator app is on"
+#: What the Two-step verification section shows while SMS / the app is on (its
+#: status line, and the button only an account with the app has).
+SMS_ON = "Codes are sent to"
+APP_ON = "Disable authenticator app"
 
 
 @pytest.fixture(scope="module")

@@ -182,15 +182,19 @@ def test_set_up_with_plain_forms(app, client, auth, make_user, outbox):
 
 @pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
 def test_cancel_in_the_key_panel(app, client, auth, make_user, outbox, htmx):
-    """ "Cancel" is a second button of the code form with its own ``formaction``
-    (and ``hx-post``): it ends set-up without asking for a code."""
+    """ "Cancel" sits in the code form's button row but belongs (``form=``) to its
+    own form, which posts (and ``hx-post``s) to cancel: it ends set-up without
+    asking for a code, and never sends the code field."""
     uid = make_user()
     auth.sign_in()
     enable_sms(client, outbox)
     panel = get_secret_key(client, htmx=htmx)
     cancel = panel.doc.button("Cancel")
-    assert cancel.form is panel.doc.button("Confirm").form
-    assert cancel.attrs["formaction"] == cancel.attrs["hx-post"] == "/settings/two-step/cancel"
+    assert cancel.form is not panel.doc.button("Confirm").form
+    cancel_url = "/settings/two-step/cancel"
+    assert cancel.form.attrs["action"] == cancel.form.attrs["hx-post"] == cancel_url
+    assert not [e for e in panel.doc.find("input") if e.form is cancel.form
+                and e.attrs.get("name") != "csrf_token"]
     r = click(client, panel.response, "Cancel", htmx=htmx)
     assert r.status_code == 200 and is_fragment(r) == htmx
     assert "totp-secret" not in r.get_data(as_text=True)

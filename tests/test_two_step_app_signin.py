@@ -253,8 +253,8 @@ def test_sign_in_asks_for_the_app_and_switches_to_sms(app, client, signed_in_hal
         doc = page(r)
         assert APP_PROMPT in doc.words and "Use SMS" in doc.words
         assert not doc.buttons("Resend code") and not doc.buttons("Use authenticator app")
-        assert doc.button("Use SMS").attrs == {"type": "submit", "name": "method",
-                                               "value": "sms"}
+        assert doc.button("Use SMS").attrs == {"type": "submit", "form": "method-form",
+                                               "name": "method", "value": "sms"}
         assert doc.action_of("Use SMS") == "/sign-in/verify/method"
         code = doc.find("input", name="code")[0].attrs
         assert code["type"] == "text" and code["autocomplete"] == "one-time-code"

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
-from ..forms import email_field, new_password_field, password_field
+from ..forms import email_field, new_password_field, password_field, username_field
 
 
 class RegisterForm(FlaskForm):
@@ -22,8 +22,10 @@ class SignInForm(FlaskForm):
 
 
 class ConfirmForm(FlaskForm):
-    """``password``: confirming an address needs the account's password too."""
+    """``password``: confirming an address needs the account's password too
+    (``username``: the account's email, read-only, for password managers)."""
 
+    username = username_field()
     password = password_field()
 
 
@@ -34,8 +36,9 @@ class ForgotPasswordForm(FlaskForm):
 
 
 class NewPasswordForm(FlaskForm):
-    """``new_password``, the last step of recovery."""
+    """``new_password``, the last step of recovery (``username`` as in ConfirmForm)."""
 
+    username = username_field()
     new_password = new_password_field()
 
 
@@ -84,6 +87,8 @@ class PhoneForm(FlaskForm):
 
 
 class ReauthForm(FlaskForm):
-    """``password`` under the label "Enter your current password"."""
+    """``password`` under the label "Enter your current password" (``username``:
+    the account's email, hidden, for password managers)."""
 
+    username = username_field()
     password = password_field("Enter your current password")

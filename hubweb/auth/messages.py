@@ -6,14 +6,6 @@ CHECK_EMAIL_CONFIRM = (
     "We sent a confirmation link to {email}. Open it within 24 hours to activate "
     "your account."
 )
-NOT_CONFIRM_WRONG_PASSWORD = (
-    "That is not the password of this account. If you registered more than once, "
-    "use the newest link and the password you chose last."
-)
-CONFIRMED = (
-    "Confirm your email address before signing in: open the link we sent you. "
-    "The link may have expired; you can get a new one."
-)
 CONFIRM_SENT = "We sent a new confirmation link. It is valid for 24 hours."
 CONFIRM_LIMIT = "We already sent several links in the last hour. Check your inbox and spam folder."
 CONFIRM_WRONG_PASSWORD = (

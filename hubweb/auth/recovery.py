@@ -64,11 +64,12 @@ def reset_password(token: str):
     form = NewPasswordForm()
     if not form.validate_on_submit():
         return _no_referrer(form_page("auth/reset_password.html", form,
-                                  request.method == "POST", step=step))
+                                  request.method == "POST", step=step, email=user.email))
     check = passwords.check_policy(form.new_password.data, user.email)
     if not check.ok:
         form.new_password.errors.extend(check.problems)
-        return _no_referrer(form_page("auth/reset_password.html", form, True, step=step))
+        return _no_referrer(form_page("auth/reset_password.html", form, True, step=step,
+                                      email=user.email))
     if not tokens.consume(found):
         db.session.rollback()
         return _link_problem("used")

@@ -25,6 +25,9 @@ from .forms import ConfirmForm, EmptyForm, RegisterForm, SignInForm
 
 CONFIRM_SENDS_PER_HOUR = 3
 NOTICES_PER_HOUR = 3
+#: Session key: the address just proved (email confirmed), shown filled in on
+#: the next sign-in form of this browser, once.
+SIGN_IN_EMAIL = "sign_in_email"
 
 
 def ip_limit(name: str) -> str:
@@ -122,18 +125,19 @@ def confirm_email(token: str):
     if problem is not None:
         return render_template("auth/link_problem.html", confirm=True,
                                message=msg.LINK_PROBLEMS[problem.value]), 400
-    form = ConfirmForm()
+    form, user = ConfirmForm(), found.user
     if not form.validate_on_submit():
-        return form_page("auth/confirm_email.html", form, request.method == "POST")
-    user = found.user
+        return form_page("auth/confirm_email.html", form, request.method == "POST",
+                         email=user.email)
     if not passwords.verify_password(user.password_hash, form.password.data):
         form.password.errors.append(msg.CONFIRM_WRONG_PASSWORD)
-        return form_page("auth/confirm_email.html", form, True)
+        return form_page("auth/confirm_email.html", form, True, email=user.email)
     if tokens.consume(found):
         if not user.email_confirmed:
             user.email_confirmed_at = utcnow()
             events.record(user, "email_confirmed")
         db.session.commit()
+    session[SIGN_IN_EMAIL] = user.email  # the sign-in form comes filled in
     flash(msg.CONFIRMED, "success")
     return redirect_to(url_for("auth.sign_in"))
 
@@ -169,6 +173,8 @@ def sign_in():
     if current_user.is_authenticated:
         return redirect(url_for("views.home"))
     form = SignInForm()
+    if request.method == "GET" and session.get(SIGN_IN_EMAIL):
+        form.email.data = session.pop(SIGN_IN_EMAIL)
     if not form.validate_on_submit():
         return form_page("auth/sign_in.html", form, request.method == "POST")
     user = flows.check_password(form.email.data, form.password.data)

@@ -108,6 +108,13 @@ class SecondStep:
         text = msg.SEND_AGAIN_IN if self.sms_sent and not asked else hold.wait_text
         return Countdown(hold.wait, text, msg.SEND_READY.format(button=self.send_label))
 
+    @property
+    def lost_phone_help(self) -> str:
+        """What to do without the phone (or app) of the chosen method, worded for
+        this place: :data:`hubweb.twostep.messages.LOST_PHONE` by purpose, method
+        and whether another method is on."""
+        return msg.LOST_PHONE[(self.purpose, self.method, len(self.methods) > 1)]
+
     def begin(self) -> smscodes.Result:
         """Send the first SMS of this step, once; later calls send nothing.
 

@@ -2,11 +2,13 @@
 
 from flask_wtf import FlaskForm
 
-from ..forms import new_password_field, password_field
+from ..forms import new_password_field, password_field, username_field
 
 
 class ChangePasswordForm(FlaskForm):
-    """``password`` (the current one) and ``new_password``."""
+    """``password`` (the current one) and ``new_password``; ``username`` (hidden,
+    the account's email) for password managers."""
 
+    username = username_field()
     password = password_field("Enter your current password")
     new_password = new_password_field()

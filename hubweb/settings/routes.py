@@ -135,6 +135,7 @@ def settings_context(**extra) -> dict:
         "other_sessions": others,
         "other_sessions_text": other_sessions_text(others),
         "app_needs_sms": two_step_msg.APP_NEEDS_SMS,
+        "reauth_prompts": two_step_msg.REAUTH_PROMPTS,
         "activity": [(e, events.KINDS[e.kind], describe_browser(e.user_agent))
                      for e in events.recent(current_user)],
     }

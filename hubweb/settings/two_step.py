@@ -288,8 +288,8 @@ def _confirm_app(state, form):
     events.record(user, "app_replaced" if replacing else "app_enabled")
     session.pop("two_step", None)
     db.session.commit()
-    mail.notify(user, "An authenticator app was set up for your account", "app_enabled",
-                replacing=replacing)
+    mail.notify(user, msg.APP_MOVED_SUBJECT if replacing else msg.APP_ENABLED_SUBJECT,
+                "app_enabled", replacing=replacing)
     return _done(msg.APP_REPLACED if replacing else msg.APP_ENABLED)
 
 

@@ -46,6 +46,62 @@ APP_ENABLED = "Your authenticator app is on."
 APP_REPLACED = "Your authenticator app now uses the new key. The old key no longer works."
 APP_DISABLED = "Your authenticator app is off. Two-step verification by SMS stays on."
 APP_KEY_EXPIRED = "The secret key expired after 15 minutes. Get a new secret key."
+APP_ENABLED_SUBJECT = "An authenticator app was set up for your account"
+APP_MOVED_SUBJECT = "Your authenticator app was moved to a new key"
+
+#: The re-authentication prompt of each flow of the Two-step verification
+#: section: a heading and one sentence saying what happens after "Continue"
+#: (the label and button stay CONTRACT.md's "Enter your current password" and
+#: "Continue"). ``app_move`` is "Get secret key" while the app is already on.
+REAUTH_PROMPTS = {
+    "sms": ("Set up two-step verification by SMS",
+            "Next you enter your mobile number and the code we send to it; from then "
+            "on, signing in and resetting your password also need a code."),
+    "phone": ("Change phone number",
+              "Next you enter your new number; your current number keeps working until "
+              "you enter the code we send to the new one."),
+    "app": ("Set up authenticator app",
+            "Next you add a secret key to your app; the app is on once you enter a code "
+            "from it."),
+    "app_move": ("Move authenticator app to a new key",
+                 "Next you get a new secret key; the current key keeps working until you "
+                 "enter a code from the new one."),
+    "app_disable": ("Disable authenticator app",
+                    "Codes from the app will no longer be accepted. Two-step verification "
+                    "by SMS stays on."),
+    "disable": ("Disable two-step verification",
+                "Codes will no longer be asked for when you sign in or reset your password, "
+                "and your other sessions will be signed out."),
+}
+
+#: Help under the second step for someone without their phone (or app), by
+#: place (``sign_in``, ``recovery``) and by what else the account has: the
+#: other method when one is on, else the administrator, who can turn two-step
+#: verification off (``flask --app wsgi users reset-2sv``, README).
+LOST_PHONE = {
+    ("sign_in", "sms", True): (
+        "No access to your phone? Choose \"Use authenticator app\" if the app is on "
+        "another device. If you have neither, ask your administrator to reset two-step "
+        "verification for your account; you can then sign in with your password."),
+    ("sign_in", "app", True): (
+        "No access to your authenticator app? Choose \"Use SMS\" to get a code by text "
+        "message. If you have neither, ask your administrator to reset two-step "
+        "verification for your account; you can then sign in with your password."),
+    ("sign_in", "sms", False): (
+        "No access to your phone? Ask your administrator to reset two-step verification "
+        "for your account; you can then sign in with your password."),
+    ("recovery", "sms", True): (
+        "No access to your phone? Choose \"Use authenticator app\" if the app is on "
+        "another device. If you have neither, ask your administrator to reset two-step "
+        "verification for your account, then open the link in the email again."),
+    ("recovery", "app", True): (
+        "No access to your authenticator app? Choose \"Use SMS\" to get a code by text "
+        "message. If you have neither, ask your administrator to reset two-step "
+        "verification for your account, then open the link in the email again."),
+    ("recovery", "sms", False): (
+        "No access to your phone? Ask your administrator to reset two-step verification "
+        "for your account, then open the link in the email again."),
+}
 
 
 #: A wait in words, by unit and number: :func:`duration`, and the page's live

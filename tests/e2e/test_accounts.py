@@ -34,6 +34,10 @@ def test_register_confirm_sign_in_and_out(portal, js):
     page.goto(link)
     field = page.get_by_label("Password")
     expect(field).to_be_focused()
+    account = page.get_by_label("Email address")  # for password managers: which account
+    expect(account).to_have_value(email)
+    expect(account).not_to_be_editable()
+    expect(account).to_have_attribute("autocomplete", "username")
     portal.check(page, "confirm email", "confirm-email")
     field.fill("correct horse battery staple")
     page.get_by_role("button", name="Confirm my email address").click()
@@ -41,7 +45,8 @@ def test_register_confirm_sign_in_and_out(portal, js):
     expect(page.get_by_role("status")).to_have_text(
         "Your email address is confirmed. You can sign in now.")
 
-    page.get_by_label("Email address").fill(email)
+    expect(page.get_by_label("Email address")).to_have_value(email)  # filled in
+    expect(page.get_by_label("Password")).to_be_focused()
     page.get_by_label("Password").fill("correct horse battery staple")
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(portal.origin + "/")

@@ -40,7 +40,7 @@ def test_authenticator_app_set_up(portal, js):
     page = portal.page(js)
     acct, key = signed_in_with_app(portal, page, js, shots=js)
     section = two_step(page)
-    expect(section).to_contain_text("Your authenticator app is on")
+    expect(section.get_by_role("button", name="Disable authenticator app")).to_be_visible()
     expect(section.get_by_role("button", name="Get secret key")).to_be_visible()
     sign_out(page, acct.email)
 
@@ -121,4 +121,4 @@ def test_cancel_the_key_panel(portal, js):
         expect(section).not_to_contain_text("not right")
         portal.check(page, "App set-up: cancelled")
     open_settings(page)
-    expect(two_step(page)).not_to_contain_text("Your authenticator app is on")
+    expect(two_step(page).get_by_role("button", name="Disable authenticator app")).to_have_count(0)
