@@ -254,20 +254,24 @@ class Portal:
         return acct
 
     def turn_on_sms(self, acct: Account) -> None:
-        """SMS 2SV on for ``acct``, as if set up earlier in another session.
+        """SMS 2SV on for ``acct``, as if set up earlier in this browser's session.
 
-        For flows that start from that state while already signed in: going
-        through set-up again would send an SMS, and the account's 60-second
-        cooldown would then hold up the flow's own SMS.
+        For flows that start from that state while already signed in, without
+        sending a set-up SMS first. The account's signed-in sessions are marked
+        as having shown both factors, as the session that sets 2SV up is;
+        otherwise the session-factor guard would sign them out.
         """
         import sqlalchemy as sa
 
-        from hubweb.models import User
+        from hubweb.models import User, UserSession
         from hubweb.timeutil import utcnow
 
         with self.app.app_context():
-            db.session.execute(sa.update(User).where(User.email == acct.email)
+            user_id = db.session.scalar(sa.select(User.id).where(User.email == acct.email))
+            db.session.execute(sa.update(User).where(User.id == user_id)
                                .values(sms_phone=acct.phone, sms_enabled_at=utcnow()))
+            db.session.execute(sa.update(UserSession).where(UserSession.user_id == user_id)
+                               .where(UserSession.state == "signed_in").values(factors=2))
             db.session.commit()
 
     # -- the development outbox ----------------------------------------------
