@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from email import message_from_bytes, policy
+from email import message_from_string, policy
 from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
 
@@ -128,7 +128,7 @@ def _serialise(msg: EmailMessage, to: str) -> bytes:
         :func:`hubweb.addresses.check` and :func:`hubweb.addresses.to_header`).
     """
     data = msg.as_bytes()
-    back = message_from_bytes(data, policy=policy.SMTPUTF8)
+    back = message_from_string(data.decode("utf-8"), policy=policy.SMTPUTF8)
     if [a.addr_spec for a in back["To"].addresses] != [to]:
         raise addresses.AddressError(addresses.ADDRESS_REINTERPRETED)
     return data

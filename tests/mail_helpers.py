@@ -101,7 +101,9 @@ def forgot(client, email_address: str, **kw):
 
 
 def parse(envelope) -> email.message.EmailMessage:
-    return email.message_from_bytes(envelope.original_content, policy=policy.SMTPUTF8)
+    """The message as received; UTF-8 headers (SMTPUTF8, RFC 6532) read as text."""
+    return email.message_from_string(envelope.original_content.decode("utf-8"),
+                                     policy=policy.SMTPUTF8)
 
 
 def deliver(app) -> int:
