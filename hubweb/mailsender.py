@@ -93,6 +93,11 @@ class InProcessSender:
             thread.start()
             self.pid = os.getpid()
 
+    def shut_down(self) -> None:
+        """Stop the thread after its current row (tests; the process exit ends it too)."""
+        self.stop.set()
+        self.wake.set()
+
     def poke(self) -> None:
         """Wake the thread (starting it if needed): a commit queued mail."""
         self.ensure_started()
