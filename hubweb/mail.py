@@ -29,9 +29,12 @@ of ``MAIL_TIMEOUT`` seconds on every connection (Flask-Mail 0.10 sets none).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import smtplib
 import ssl
+from dataclasses import asdict, dataclass
 from email import message_from_string, policy
 from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
@@ -62,22 +65,77 @@ class MailError(Exception):
         self.permanent = permanent
 
 
-def build_message(to: str, subject: str, template: str, **context) -> EmailMessage:
-    """Render ``template`` as a text+HTML message (``multipart/alternative``).
+@dataclass(frozen=True)
+class Rendered:
+    """An email as rendered in the request: what the queue keeps (encrypted).
+
+    The MIME message is built from it by the sender (:func:`message_bytes`),
+    off the request path; ``message_id`` is fixed here, so a message sent twice
+    (a sender killed mid-send) is recognisably the same message.
+    """
+
+    to: str
+    subject: str
+    text: str
+    html: str
+    message_id: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Rendered:
+        return cls(**json.loads(text))
+
+
+def render(to: str, subject: str, template: str, **context) -> Rendered:
+    """Render ``template``'s text and HTML parts for ``to``.
 
     :raises addresses.AddressError: when the ``To:`` header would name another address.
     """
     cfg = current_app.config
     context.setdefault("portal", cfg["PORTAL_NAME"])
     context.setdefault("base_url", cfg["BASE_URL"].rstrip("/"))
+    return Rendered(
+        to=addresses.to_header(to), subject=subject,
+        text=render_template(f"email/{template}.txt", **context),
+        html=render_template(f"email/{template}.html", **context),
+        message_id=make_msgid(domain=sender_address().rpartition("@")[2] or None),
+    )
+
+
+def compose(rendered: Rendered) -> EmailMessage:
+    """The ``multipart/alternative`` message (text, then HTML) of ``rendered``."""
+    to = rendered.to
     msg = EmailMessage(policy=SMTPUTF8 if not to.isascii() else SEVEN_BIT)
-    msg["From"] = cfg["MAIL_DEFAULT_SENDER"]
+    msg["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
     msg["To"] = addresses.to_header(to)
-    msg["Subject"] = subject
-    msg["Message-ID"] = make_msgid(domain=sender_address().rpartition("@")[2] or None)
-    msg.set_content(render_template(f"email/{template}.txt", **context))
-    msg.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    msg["Subject"] = rendered.subject
+    msg["Message-ID"] = rendered.message_id
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
     return msg
+
+
+def build_message(to: str, subject: str, template: str, **context) -> EmailMessage:
+    """Render ``template`` as a text+HTML message (``multipart/alternative``).
+
+    :raises addresses.AddressError: when the ``To:`` header would name another address.
+    """
+    return compose(render(to, subject, template, **context))
+
+
+def message_bytes(rendered: Rendered) -> bytes:
+    """The message as sent, checked to parse back to exactly one recipient, ``rendered.to``.
+
+    :raises addresses.AddressError: when it does not (a last guard after
+        :func:`hubweb.addresses.check` and :func:`hubweb.addresses.to_header`).
+    """
+    data = compose(rendered).as_bytes()
+    back = message_from_string(data.decode("utf-8"), policy=policy.SMTPUTF8)
+    if [a.addr_spec for a in back["To"].addresses] != [rendered.to]:
+        raise addresses.AddressError(addresses.ADDRESS_REINTERPRETED)
+    return data
 
 
 def sender_address() -> str:
@@ -99,15 +157,28 @@ def queue(user, subject: str, template: str, **context) -> bool:
 def queue_to(to: str, subject: str, template: str, **context) -> bool:
     """Queue an email to the address ``to``; see :func:`queue`."""
     try:
-        msg = build_message(to, subject, template, **context)
+        rendered = render(to, subject, template, **context)
     except addresses.AddressError as exc:
         log.error("mail %s not queued: %s", template, exc)
         return False
     if current_app.config["MAIL_BACKEND"] == "console":
-        _send_console(msg)
+        _send_console(rendered)
     else:
-        mailqueue.add(to, template, _serialise(msg, to))
+        mailqueue.add(to, template, rendered.to_json())
     return True
+
+
+def rehearse(to: str, subject: str, template: str, **context) -> None:
+    """Do the work of :func:`queue_to` (render, encrypt) and keep nothing.
+
+    For a reply that must take as long whether or not an email goes out
+    (``/forgot-password`` for an unknown address, OWASP ASVS 5.0 V6.3.3 /
+    the WSTG account-enumeration timing test).
+    """
+    with contextlib.suppress(addresses.AddressError):
+        rendered = render(to, subject, template, **context)
+        if current_app.config["MAIL_BACKEND"] != "console":
+            mailqueue.seal(rendered.to_json())
 
 
 def notify(user, subject: str, template: str, **context) -> bool:
@@ -121,24 +192,11 @@ def notify(user, subject: str, template: str, **context) -> bool:
     return queued
 
 
-def _serialise(msg: EmailMessage, to: str) -> bytes:
-    """The message as sent, checked to parse back to exactly one recipient, ``to``.
-
-    :raises addresses.AddressError: when it does not (a last guard after
-        :func:`hubweb.addresses.check` and :func:`hubweb.addresses.to_header`).
-    """
-    data = msg.as_bytes()
-    back = message_from_string(data.decode("utf-8"), policy=policy.SMTPUTF8)
-    if [a.addr_spec for a in back["To"].addresses] != [to]:
-        raise addresses.AddressError(addresses.ADDRESS_REINTERPRETED)
-    return data
-
-
-def _send_console(msg: EmailMessage) -> None:
-    text = msg.get_body(("plain",)).get_content()
-    html = msg.get_body(("html",)).get_content()
-    log.info("EMAIL (console backend) to %s: %s\n%s", msg["To"], msg["Subject"], text)
-    outbox.record("email", str(msg["To"]), text, subject=str(msg["Subject"]), html=html)
+def _send_console(rendered: Rendered) -> None:
+    log.info("EMAIL (console backend) to %s: %s\n%s", rendered.to, rendered.subject,
+             rendered.text)
+    outbox.record("email", rendered.to, rendered.text, subject=rendered.subject,
+                  html=rendered.html)
 
 
 def deliver(recipient: str, message: bytes) -> None:

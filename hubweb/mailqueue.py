@@ -5,7 +5,7 @@ as the change it reports (an account, a reset link, a security event): both
 are committed or neither is, and no request waits for the SMTP server. A
 sender (:mod:`hubweb.mailsender`) delivers the rows with retries.
 
-Links in emails are secrets, so the message (the whole RFC 5322 text) is
+Links in emails are secrets, so the message (its rendered parts) is
 encrypted at rest with ``HUBWEB_ENCRYPTION_KEYS`` (Fernet, the key box of the
 TOTP keys) and set to NULL once sent or given up. The row keeps what an
 operator needs: recipient, kind (the template's name), attempts, last error
@@ -51,7 +51,8 @@ class QueuedMail(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient: Mapped[str] = mapped_column(sa.String(320))
     kind: Mapped[str] = mapped_column(sa.String(40))
-    # The RFC 5322 message, Fernet-encrypted; NULL once sent or given up.
+    # The rendered email (JSON, hubweb.mail.Rendered), Fernet-encrypted; NULL once
+    # sent or given up.
     body: Mapped[str | None] = mapped_column(sa.Text)
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(sa.String(MAX_ERROR))
@@ -67,7 +68,7 @@ class Claim:
 
     id: int
     recipient: str
-    message: bytes
+    payload: str
     attempts: int
     created_at: datetime
 
@@ -78,14 +79,33 @@ def _box():
     return keybox()
 
 
-def add(recipient: str, kind: str, message: bytes) -> None:
-    """Queue ``message`` for ``recipient`` in the current transaction; the caller commits.
+def seal(payload: str) -> str:
+    """``payload`` encrypted with the newest of ``ENCRYPTION_KEYS``."""
+    return _box().encrypt(payload)
+
+
+def add(recipient: str, kind: str, payload: str) -> None:
+    """Queue ``payload`` (the rendered email) for ``recipient``; the caller commits.
 
     The sender is woken when that transaction commits (:mod:`hubweb.mailsender`).
     """
-    token = _box().encrypt(message.decode("utf-8"))
-    db.session.add(QueuedMail(recipient=recipient, kind=kind, body=token))
+    db.session.add(QueuedMail(recipient=recipient, kind=kind, body=seal(payload)))
     db.session.info["hubweb.mail_queued"] = True
+
+
+def rehearse_write(statements: int = 3) -> None:
+    """Add rows one statement at a time, then delete them, in the current transaction.
+
+    The caller's commit then costs what a real write costs (see
+    :func:`hubweb.auth.recovery._rehearse_reset`); nothing remains.
+    """
+    rows = [QueuedMail(recipient="", kind="rehearsal") for _ in range(statements)]
+    for row in rows:
+        db.session.add(row)
+        db.session.flush()
+    for row in rows:
+        db.session.delete(row)
+    db.session.flush()
 
 
 def _pending():
@@ -120,8 +140,8 @@ def claim_next(now: datetime | None = None) -> Claim | None:
         db.session.rollback()
         return claim_next(now)
     mail = db.session.get(QueuedMail, row.id, populate_existing=True)
-    claim = Claim(mail.id, mail.recipient, _box().decrypt(mail.body).encode("utf-8"),
-                  mail.attempts, mail.created_at)
+    claim = Claim(mail.id, mail.recipient, _box().decrypt(mail.body), mail.attempts,
+                  mail.created_at)
     db.session.commit()
     return claim
 

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session
 
-from . import mail, mailqueue
+from . import addresses, mail, mailqueue
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def deliver_due(limit: int = 100) -> int:
             break
         done += 1
         try:
-            mail.deliver(claim.recipient, claim.message)
+            mail.deliver(claim.recipient, _message(claim))
         except mail.MailError as exc:
             outcome = mailqueue.mark_failed(claim, str(exc), exc.permanent)
             log.error("mail queue row %s: attempt %s failed (%s): %s",
@@ -53,6 +53,14 @@ def deliver_due(limit: int = 100) -> int:
         mailqueue.mark_sent(claim)
         log.info("mail queue row %s sent (attempt %s)", claim.id, claim.attempts)
     return done
+
+
+def _message(claim: mailqueue.Claim) -> bytes:
+    """The RFC 5322 bytes of a claimed row; refused for good if its To would change."""
+    try:
+        return mail.message_bytes(mail.Rendered.from_json(claim.payload))
+    except addresses.AddressError as exc:
+        raise mail.MailError(str(exc), permanent=True) from exc
 
 
 def work(app: Flask, stop: threading.Event, wake: threading.Event | None = None) -> None:
