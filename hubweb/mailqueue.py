@@ -32,6 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
 from .timeutil import UTCDateTime, utcnow
+from .twostep.keys import KeyBox, KeyBoxError
 
 #: Seconds before the first retry; doubled after each failure up to BACKOFF_MAX.
 BACKOFF_FIRST = 15
@@ -73,7 +74,7 @@ class Claim:
     created_at: datetime
 
 
-def _box():
+def _box() -> KeyBox:
     from .twostep.appcodes import keybox
 
     return keybox()
@@ -140,10 +141,15 @@ def claim_next(now: datetime | None = None) -> Claim | None:
         db.session.rollback()
         return claim_next(now)
     mail = db.session.get(QueuedMail, row.id, populate_existing=True)
-    claim = Claim(mail.id, mail.recipient, _box().decrypt(mail.body), mail.attempts,
-                  mail.created_at)
+    try:
+        payload = _box().decrypt(mail.body or "")
+    except KeyBoxError:  # its key was dropped from ENCRYPTION_KEYS: it can never be sent
+        mail.failed_at, mail.body = now, None
+        mail.last_error = "no key of HUBWEB_ENCRYPTION_KEYS opens this email"
+        db.session.commit()
+        return claim_next(now)
     db.session.commit()
-    return claim
+    return Claim(mail.id, mail.recipient, payload, mail.attempts, mail.created_at)
 
 
 def mark_sent(claim: Claim, now: datetime | None = None) -> None:

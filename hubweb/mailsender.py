@@ -64,7 +64,7 @@ def _message(claim: mailqueue.Claim) -> bytes:
 
 
 def work(app: Flask, stop: threading.Event, wake: threading.Event | None = None) -> None:
-    """Deliver the queue until ``stop`` is set; a database error is logged and retried."""
+    """Deliver the queue until ``stop`` is set; any error is logged and retried later."""
     wake = wake or threading.Event()
     while not stop.is_set():
         with app.app_context():
@@ -72,6 +72,8 @@ def work(app: Flask, stop: threading.Event, wake: threading.Event | None = None)
                 deliver_due()
             except sa.exc.SQLAlchemyError as exc:
                 log.error("mail sender: database unavailable: %s", exc)
+            except Exception:  # the thread must outlive any one row's surprise
+                log.exception("mail sender: unexpected error")
             finally:
                 db.session.remove()
         wake.wait(POLL_SECONDS)

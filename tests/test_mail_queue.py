@@ -310,3 +310,17 @@ def test_keys_rotate_re_encrypts_queued_bodies(app, runner, smtp):
     with app.app_context():
         assert not keybox().needs_rotation(queued(app)[0].body)
     assert deliver(app) == 1 and smtp.rcpt_tos() == ["user0@example.com"]
+
+
+def test_a_row_no_key_opens_is_given_up_and_does_not_block_the_queue(app, smtp):
+    from cryptography.fernet import Fernet
+
+    queue_notices(app, 1, prefix="old")
+    app.config["ENCRYPTION_KEYS"] = [Fernet.generate_key().decode()]  # the old key dropped
+    app.extensions.pop("hubweb.keybox", None)
+    queue_notices(app, 1, prefix="new")
+    assert deliver(app) == 1
+    assert smtp.rcpt_tos() == ["new0@example.com"]
+    old, new = queued(app)
+    assert old.failed_at is not None and old.body is None and "no key" in old.last_error
+    assert new.sent_at is not None
