@@ -27,6 +27,7 @@ FIGURES = {
     3: ("HTMX payload", "payload"),
     4: ("Scale", "scale"),
     5: ("Memory", "memory"),
+    6: ("Mail timing", "mail_timing"),
 }
 
 
