@@ -324,3 +324,30 @@ def test_a_row_no_key_opens_is_given_up_and_does_not_block_the_queue(app, smtp):
     old, new = queued(app)
     assert old.failed_at is not None and old.body is None and "no key" in old.last_error
     assert new.sent_at is not None
+
+
+@pytest.mark.settings(MAIL_BACKEND="smtp", MAIL_SENDER="inprocess")
+def test_a_commit_that_queued_mail_wakes_the_sender_and_a_rollback_does_not(app, monkeypatch,
+                                                                           make_user):
+    sender = app.extensions[mailsender.EXTENSION]
+    monkeypatch.setattr(sender, "ensure_started", lambda: None)  # no thread: watch the event
+    user_id = make_user()
+    assert not sender.wake.is_set()
+    with app.test_request_context():
+        user = db.session.get(User, user_id)
+        mail.queue(user, "Your password was changed", "password_changed")
+        db.session.rollback()
+        assert not sender.wake.is_set()
+        user = db.session.get(User, user_id)
+        mail.queue(user, "Your password was changed", "password_changed")
+        db.session.commit()
+        assert sender.wake.is_set()
+
+
+def test_forgot_password_for_an_unknown_address_leaves_nothing(app, make_user, smtp):
+    make_user("alice@example.com")
+    assert forgot(app.test_client(), "nobody@example.com").status_code == 200
+    assert queued(app) == []
+    assert deliver(app) == 0 and smtp.envelopes == []
+    with app.app_context():
+        assert mailqueue.status().pending == 0
