@@ -585,3 +585,40 @@ def test_hanging_sms_gateway_and_smtp_server_do_not_pile_up(shared_db, servers, 
     assert query(shared_db, queued) == 2 * PARALLEL
     assert black_hole.accepted >= PARALLEL
     assert re.search(r"SMS to .* failed: SMS gateway timed out", server.log())
+
+
+# --- SMTP down for a while, then up: the in-process senders of two servers --------------
+
+
+def test_smtp_down_then_up_two_servers_deliver_every_queued_email_once(shared_db, servers):
+    """Two gunicorn servers of two workers each: four in-process senders share the queue
+    (``FOR UPDATE SKIP LOCKED``); every email queued during the outage goes exactly once."""
+    from mail_helpers import Collector, smtp_server
+
+    port = free_port()
+    mail = {"MAIL_BACKEND": "smtp", "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port,
+            "MAIL_TIMEOUT": 2, "WEB_CONCURRENCY": 2, "RATELIMIT_REGISTER": "100 per minute"}
+    both = [servers(shared_db, **mail), servers(shared_db, **mail)]
+    tag = unique("down-")
+    emails = [f"{tag}-{i}@example.com" for i in range(8)]
+    for i, address in enumerate(emails):  # SMTP down: each answers as usual
+        visitor = Browser(forwarded_for=f"192.0.2.{120 + i}")
+        server = both[i % 2]
+        visitor.get(server, "/register")
+        reply = visitor.post(server, "/register", {"email": address, "password": PASSWORD})
+        assert reply.status == 200 and "We sent a confirmation link to" in reply.text, reply
+    pending = f"SELECT count(*) FROM mail_queue WHERE recipient LIKE '{tag}%' AND sent_at IS NULL"
+    failing = pending + " AND last_error IS NOT NULL"
+    deadline = time.monotonic() + 30
+    while query(shared_db, failing) < len(emails) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the senders tried, and failed, while nothing listened
+    assert query(shared_db, failing) == len(emails)
+    with smtp_server(Collector(), port=port) as smtp:
+        deadline = time.monotonic() + 90  # the first retry comes 15 s after the failure
+        while query(shared_db, pending) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(1)  # a duplicate, if any, would arrive now
+    assert query(shared_db, pending) == 0
+    assert Counter(smtp.rcpt_tos()) == Counter(emails)
+    assert query(shared_db, f"SELECT count(*) FROM mail_queue WHERE recipient LIKE '{tag}%' "
+                            "AND body IS NULL AND attempts >= 2") == len(emails)
