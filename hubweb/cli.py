@@ -54,6 +54,10 @@ def reset_2sv(email: str) -> None:
     from . import events, mail
     from .twostep import appcodes
 
+    try:
+        accounts.normalize_email(email)
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
     user = accounts.find_by_email(email)
     if user is None:
         raise click.ClickException(f"No account for {email}.")

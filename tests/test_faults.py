@@ -31,6 +31,9 @@ still ends within the timeout (plus the wait for a thread), with a clear
 message and nothing changed; email is queued (hubweb.mailqueue), so
 registration and recovery answer as usual and wait for no SMTP server; and the
 server keeps answering other pages.
+
+**SMTP down, then up.** Two servers' in-process mail senders share the queue:
+every email queued during the outage is delivered exactly once after it.
 """
 
 from __future__ import annotations

@@ -135,6 +135,11 @@ def test_operator_cli_refuses(app, runner, address):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
 
 
+def test_operator_cli_reset_2sv_gives_the_reason(runner):
+    result = runner.invoke(args=["users", "reset-2sv", "--yes", "=?utf-8?q?a?=@example.com"])
+    assert result.exit_code == 1 and "encoded text" in result.output
+
+
 @pytest.mark.parametrize(("typed", "stored"), ACCEPTED, ids=ids(ACCEPTED))
 def test_stored_address_is_the_envelope_recipient_and_the_to_header(app, client, typed,
                                                                     stored):
