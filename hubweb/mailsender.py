@@ -109,9 +109,14 @@ class InProcessSender:
         self.wake.set()
 
     def poke(self) -> None:
-        """Wake the thread (starting it if needed): a commit queued mail."""
-        self.ensure_started()
-        self.wake.set()
+        """Wake the thread: a commit queued mail.
+
+        Only a thread of this process: a command (``flask users reset-2sv``)
+        queues its email and exits, and a web process started its thread at
+        its first request.
+        """
+        if self.pid == os.getpid():
+            self.wake.set()
 
 
 def init_app(app: Flask) -> None:

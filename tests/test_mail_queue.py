@@ -327,10 +327,9 @@ def test_a_row_no_key_opens_is_given_up_and_does_not_block_the_queue(app, smtp):
 
 
 @pytest.mark.settings(MAIL_BACKEND="smtp", MAIL_SENDER="inprocess")
-def test_a_commit_that_queued_mail_wakes_the_sender_and_a_rollback_does_not(app, monkeypatch,
-                                                                           make_user):
+def test_a_commit_that_queued_mail_wakes_the_sender_and_a_rollback_does_not(app, make_user):
     sender = app.extensions[mailsender.EXTENSION]
-    monkeypatch.setattr(sender, "ensure_started", lambda: None)  # no thread: watch the event
+    sender.pid = os.getpid()  # as if its thread ran: watch the event instead
     user_id = make_user()
     assert not sender.wake.is_set()
     with app.test_request_context():
@@ -342,6 +341,21 @@ def test_a_commit_that_queued_mail_wakes_the_sender_and_a_rollback_does_not(app,
         mail.queue(user, "Your password was changed", "password_changed")
         db.session.commit()
         assert sender.wake.is_set()
+
+
+@pytest.mark.settings(MAIL_BACKEND="smtp", MAIL_SENDER="inprocess")
+def test_a_command_that_queues_mail_starts_no_sender_thread(app, runner, make_user):
+    """``users reset-2sv`` queues its notice and exits: the queue's senders deliver it."""
+    user_id = make_user()
+    with app.app_context():
+        db.session.get(User, user_id).sms_phone = "+447400123456"
+        db.session.get(User, user_id).sms_enabled_at = utcnow()
+        db.session.commit()
+    result = runner.invoke(args=["users", "reset-2sv", "--yes", "alice@example.com"])
+    assert result.exit_code == 0, result.output
+    assert app.extensions[mailsender.EXTENSION].pid is None
+    assert [(r.recipient, r.kind) for r in queued(app)] == [
+        ("alice@example.com", "two_step_reset")]
 
 
 def test_forgot_password_for_an_unknown_address_leaves_nothing(app, make_user, smtp):
