@@ -622,6 +622,10 @@ def test_smtp_down_then_up_two_servers_deliver_every_queued_email_once(shared_db
             time.sleep(0.5)
         time.sleep(1)  # a duplicate, if any, would arrive now
     assert query(shared_db, pending) == 0
-    assert Counter(smtp.rcpt_tos()) == Counter(emails)
+    # The module's database keeps earlier tests' queued emails: the senders deliver
+    # those too, each once as well.
+    delivered = Counter(smtp.rcpt_tos())
+    assert Counter({r: n for r, n in delivered.items() if r.startswith(tag)}) == Counter(emails)
+    assert set(delivered.values()) == {1}
     assert query(shared_db, f"SELECT count(*) FROM mail_queue WHERE recipient LIKE '{tag}%' "
                             "AND body IS NULL AND attempts >= 2") == len(emails)
