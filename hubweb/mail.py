@@ -172,8 +172,8 @@ def rehearse(to: str, subject: str, template: str, **context) -> None:
     """Do the work of :func:`queue_to` (render, encrypt) and keep nothing.
 
     For a reply that must take as long whether or not an email goes out
-    (``/forgot-password`` for an unknown address, OWASP ASVS 5.0 V6.3.3 /
-    the WSTG account-enumeration timing test).
+    (``/forgot-password`` for an unknown address; OWASP WSTG-IDNT-04, account
+    enumeration by response time).
     """
     with contextlib.suppress(addresses.AddressError):
         rendered = render(to, subject, template, **context)

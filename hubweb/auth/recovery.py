@@ -59,8 +59,9 @@ def _rehearse_reset(typed: str) -> None:
     The same look-up, rendering and encryption, and a write and a commit of
     like cost (a row added and deleted in the transaction: PostgreSQL still
     flushes its WAL at the commit), so that neither the reply's time nor the
-    SMTP server's state tells whether the address has an account (OWASP ASVS
-    5.0 V6.3.8; issue 10: medians within 5 %, bench/mail_timing.py).
+    SMTP server's state tells whether the address has an account (OWASP Forgot
+    Password Cheat Sheet: "a consistent response time"; WSTG-IDNT-04; issue 10:
+    medians within 5 %, bench/mail_timing.py).
     """
     nobody = SimpleNamespace(email=typed, id=0)
     tokens.count_recent(nobody, "reset", 3600)
