@@ -106,11 +106,12 @@ mail_cli = AppGroup("mail", help="Deliver and inspect the mail queue (smtp backe
 @mail_cli.command("work")
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit (for cron).")
 def mail_work(once: bool) -> None:
-    """Deliver queued email with retries until stopped (SIGTERM or Ctrl-C).
+    """Deliver queued email with retries until stopped (SIGTERM: after the email in hand).
 
     Run one or more beside the web servers, with HUBWEB_MAIL_SENDER=off
     there; on PostgreSQL any number share the queue without sending a row twice.
     """
+    import signal
     import threading
 
     from . import mailsender
@@ -118,11 +119,19 @@ def mail_work(once: bool) -> None:
     if once:
         click.echo(f"Attempted {mailsender.deliver_due()} queued emails.")
         return
-    click.echo("Delivering queued email; Ctrl-C stops.")
+    stop, wake = threading.Event(), threading.Event()
+
+    def _stop(_signum, _frame):  # finish the email in hand, then exit (systemd stop)
+        stop.set()
+        wake.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    click.echo("Delivering queued email; Ctrl-C or SIGTERM stops.")
     try:
-        mailsender.work(current_app._get_current_object(), threading.Event())
+        mailsender.work(current_app._get_current_object(), stop, wake)
     except KeyboardInterrupt:
-        click.echo("Stopped.")
+        pass
+    click.echo("Stopped.")
 
 
 @mail_cli.command("status")

@@ -365,3 +365,22 @@ def test_forgot_password_for_an_unknown_address_leaves_nothing(app, make_user, s
     assert deliver(app) == 0 and smtp.envelopes == []
     with app.app_context():
         assert mailqueue.status().pending == 0
+
+
+def test_mail_work_stops_on_sigterm_after_the_email_in_hand(app, make_user):
+    """systemd's stop: the email being sent is finished and marked, then the process exits."""
+    make_user("alice@example.com")
+    with smtp_server(DataRecorder(delay=1)) as server:
+        use_smtp(app, server.port)
+        assert forgot(app.test_client(), "alice@example.com").status_code == 200
+        worker = _sender_process(app, server.port)
+        try:
+            assert server.received.wait(30), worker.stdout.read1().decode()
+            worker.send_signal(signal.SIGTERM)
+            output = worker.communicate(timeout=30)[0].decode()
+        finally:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+    assert worker.returncode == 0 and "Stopped." in output
+    [row] = queued(app)
+    assert row.sent_at is not None and row.attempts == 1 and row.body is None
