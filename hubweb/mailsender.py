@@ -29,16 +29,18 @@ from .extensions import db
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 5.0
+#: Rows one round attempts before it looks at ``stop`` and the clock again.
+BATCH = 100
 EXTENSION = "hubweb.mail_sender"
 
 
-def deliver_due(limit: int = 100) -> int:
-    """Deliver due rows, one claim at a time, until none is due (or ``limit``).
+def deliver_due(limit: int = BATCH, stop: threading.Event | None = None) -> int:
+    """Deliver due rows, one claim at a time, until none is due, ``limit``, or ``stop``.
 
     Needs an app context. :return: how many rows were attempted.
     """
     done = 0
-    while done < limit:
+    while done < limit and not (stop and stop.is_set()):
         claim = mailqueue.claim_next()
         if claim is None:
             break
@@ -64,20 +66,26 @@ def _message(claim: mailqueue.Claim) -> bytes:
 
 
 def work(app: Flask, stop: threading.Event, wake: threading.Event | None = None) -> None:
-    """Deliver the queue until ``stop`` is set; any error is logged and retried later."""
+    """Deliver the queue until ``stop`` is set; any error is logged and retried later.
+
+    Sleeps :data:`POLL_SECONDS` between rounds unless woken, or at once when a
+    round stopped at its :data:`BATCH` limit.
+    """
     wake = wake or threading.Event()
     while not stop.is_set():
+        wake.clear()  # before the round: a commit during it wakes the next one
+        done = 0
         with app.app_context():
             try:
-                deliver_due()
+                done = deliver_due(stop=stop)
             except sa.exc.SQLAlchemyError as exc:
                 log.error("mail sender: database unavailable: %s", exc)
             except Exception:  # the thread must outlive any one row's surprise
                 log.exception("mail sender: unexpected error")
             finally:
                 db.session.remove()
-        wake.wait(POLL_SECONDS)
-        wake.clear()
+        if done < BATCH:
+            wake.wait(POLL_SECONDS)
 
 
 class InProcessSender:
