@@ -29,6 +29,7 @@ FIGURES = {
     4: ("Scale", "scale"),
     5: ("Memory", "memory"),
     6: ("Slow bodies", "slow_bodies"),
+    7: ("Mail timing", "mail_timing"),
 }
 
 

@@ -58,7 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     def _load_user(_request):
         return session.user if session.state == SIGNED_IN else None
 
-    from . import auth, cli, outbox, settings, views
+    from . import auth, cli, mailsender, outbox, settings, views
     from .twostep import models as _twostep_models  # noqa: F401 - register the tables
 
     app.register_blueprint(views.bp)
@@ -67,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if outbox.enabled(app):
         app.register_blueprint(outbox.bp)
     cli.init_app(app)
+    mailsender.init_app(app)
     htmx.init_app(app)
     headers.init_app(app)
     errors.init_app(app)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 
-from . import passwords, session_factors
+from . import addresses, passwords, session_factors
 from .extensions import db
 from .models import User
 from .timeutil import utcnow
@@ -23,17 +22,14 @@ class AccountError(ValueError):
 
 
 def normalize_email(text: str) -> str:
-    """Return the normalised address: trimmed, domain lower-cased (IDNA-aware).
+    """Return the normalised address; the one check of :func:`hubweb.addresses.check`.
 
-    Uses email-validator's syntax check only, with no DNS look-up.
-
-    :raises AccountError: when the syntax is not valid.
+    :raises AccountError: with the reason, when the address is refused.
     """
     try:
-        result = validate_email(text.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
+        return addresses.check(text)
+    except addresses.AddressError as exc:
         raise AccountError(str(exc)) from exc
-    return result.normalized
 
 
 def email_key(email: str) -> str:
@@ -42,11 +38,15 @@ def email_key(email: str) -> str:
 
 
 def find_by_email(text: str) -> User | None:
-    """Find the account for an address as typed (normalised when possible)."""
+    """Find the account for an address as typed; None for a refused address.
+
+    A refused address is looked up by no other key: no account can have it,
+    and an account stored before the check tightened is not reached by it.
+    """
     try:
         key = email_key(normalize_email(text))
     except AccountError:
-        key = email_key(text)
+        return None
     return db.session.scalar(sa.select(User).where(User.email_key == key))
 
 
@@ -54,7 +54,9 @@ def create_user(email: str, password: str, *, confirmed: bool,
                 password_hash: str | None = None) -> User:
     """Create an account after checking the address and the password policy.
 
-    :param password_hash: the hash of ``password`` when the caller made it already.
+    :param password_hash: the hash of ``password`` when the caller made it already,
+        after checking the policy itself (the register view does both before it
+        knows whether the address is taken, so both cases take as long).
 
     :raises AccountError: invalid address, address taken, or weak password
         (the message lists the policy's problems). The caller commits.
@@ -62,9 +64,10 @@ def create_user(email: str, password: str, *, confirmed: bool,
     normalized = normalize_email(email)
     if find_by_email(normalized) is not None:
         raise AccountError("An account with this email address already exists.")
-    check = passwords.check_policy(password, normalized)
-    if not check.ok:
-        raise AccountError(" ".join(check.problems), field="password")
+    if password_hash is None:
+        check = passwords.check_policy(password, normalized)
+        if not check.ok:
+            raise AccountError(" ".join(check.problems), field="password")
     user = User(
         email=normalized,
         email_key=email_key(normalized),

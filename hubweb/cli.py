@@ -1,4 +1,4 @@
-"""Operator commands: ``flask --app wsgi users ...`` and ``sessions purge``."""
+"""Operator commands: ``flask --app wsgi users ...``, ``sessions purge``, ``mail ...``."""
 
 from __future__ import annotations
 
@@ -55,6 +55,10 @@ def reset_2sv(email: str) -> None:
     from . import events, mail
     from .twostep import appcodes
 
+    try:
+        accounts.normalize_email(email)
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
     user = accounts.find_by_email(email)
     if user is None:
         raise click.ClickException(f"No account for {email}.")
@@ -66,9 +70,9 @@ def reset_2sv(email: str) -> None:
     sessions.end_user_sessions(user.id)
     with current_app.test_request_context(headers={"User-Agent": "flask users reset-2sv"}):
         events.record(user, "two_step_reset_by_operator")
+        mail.queue(user, "Two-step verification was turned off by an administrator",
+                   "two_step_reset")
         db.session.commit()
-        mail.notify(user, "Two-step verification was turned off by an administrator",
-                    "two_step_reset")
     click.echo(f"Two-step verification is now off for {user.email}.")
 
 
@@ -89,10 +93,61 @@ def rotate() -> None:
     Put a new key first in the list, keep the old ones after it, run this,
     then the old keys may be removed.
     """
+    from . import mailqueue
     from .twostep import appcodes
 
     count = appcodes.rotate_all()
     click.echo(f"Re-encrypted {count} keys with the newest key.")
+    count = mailqueue.rotate_all()
+    click.echo(f"Re-encrypted {count} queued emails with the newest key.")
+
+
+mail_cli = AppGroup("mail", help="Deliver and inspect the mail queue (smtp backend).")
+
+
+@mail_cli.command("work")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (for cron).")
+def mail_work(once: bool) -> None:
+    """Deliver queued email with retries until stopped (SIGTERM: after the email in hand).
+
+    Run one or more beside the web servers, with HUBWEB_MAIL_SENDER=off
+    there; on PostgreSQL any number share the queue without sending a row twice.
+    """
+    import signal
+    import threading
+
+    from . import mailsender
+
+    if once:
+        click.echo(f"Attempted {mailsender.deliver_due()} queued emails.")
+        return
+    stop, wake = threading.Event(), threading.Event()
+
+    def _stop(_signum, _frame):  # finish the email in hand, then exit (systemd stop)
+        stop.set()
+        wake.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    click.echo("Delivering queued email; Ctrl-C or SIGTERM stops.")
+    try:
+        mailsender.work(current_app._get_current_object(), stop, wake)
+    except KeyboardInterrupt:
+        pass
+    click.echo("Stopped.")
+
+
+@mail_cli.command("status")
+def mail_status() -> None:
+    """Show pending, failing and given-up emails and the age of the oldest pending one."""
+    from . import mailqueue
+
+    st = mailqueue.status()
+    oldest = "-" if st.oldest_age is None else f"{st.oldest_age:.0f} s"
+    click.echo(f"pending: {st.pending}")
+    click.echo(f"failing: {st.failing} (pending, last attempt failed)")
+    click.echo(f"given up: {st.given_up}")
+    click.echo(f"sent: {st.sent}")
+    click.echo(f"oldest pending: {oldest}")
 
 
 def init_app(app) -> None:
@@ -100,3 +155,4 @@ def init_app(app) -> None:
     app.cli.add_command(users)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(mail_cli)

@@ -35,6 +35,10 @@ DEFAULTS: dict[str, object] = {
     "MAIL_PASSWORD": None,
     "MAIL_DEFAULT_SENDER": "no-reply@localhost",
     "MAIL_TIMEOUT": 10,
+    # Who delivers the smtp backend's mail queue: "inprocess" (a thread in each
+    # web process) or "off" (only `flask mail work`). Unset: inprocess, but off
+    # under TESTING (tests deliver explicitly).
+    "MAIL_SENDER": None,
     "RATELIMIT_STORAGE_URI": "memory://",
     # No X-RateLimit-* headers: each costs the limiter's storage a round trip on
     # every limited request; a 429 still says Retry-After (hubweb.errors).
@@ -82,6 +86,7 @@ DEFAULTS: dict[str, object] = {
 _CHOICES = {
     "SMS_BACKEND": ("console", "http", "twilio"),
     "MAIL_BACKEND": ("console", "smtp"),
+    "MAIL_SENDER": ("inprocess", "off"),
     "RATELIMIT_FAIL": ("open", "closed"),
 }
 
@@ -90,7 +95,8 @@ _CHOICES = {
 TEXT_SETTINGS = (
     "SECRET_KEY", "DATABASE_URL", "BASE_URL", "SMS_HTTP_URL", "SMS_HTTP_TOKEN",
     "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "MAIL_SERVER",
-    "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "RATELIMIT_STORAGE_URI",
+    "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "MAIL_SENDER",
+    "RATELIMIT_STORAGE_URI",
     "RATELIMIT_KEY_PREFIX", "TOTP_ISSUER", "PHONE_DEFAULT_REGION", "PORTAL_NAME",
 )
 
@@ -161,6 +167,8 @@ def validate(cfg) -> None:
         (it separates issuer and account in the otpauth label, Google
         Authenticator Key Uri Format), a bad Fernet key, or a missing credential.
     """
+    if cfg["MAIL_SENDER"] is None:
+        cfg["MAIL_SENDER"] = "off" if cfg.get("TESTING") else "inprocess"
     for name, choices in _CHOICES.items():
         if cfg[name] not in choices:
             raise ConfigError(

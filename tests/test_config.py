@@ -52,6 +52,7 @@ BAD = [
     ("TOTP_ISSUER", "   ", "non-empty"),
     ("SMS_BACKEND", "carrier-pigeon", "one of console, http, twilio"),
     ("MAIL_BACKEND", "sendmail", "one of console, smtp"),
+    ("MAIL_SENDER", "thread", "one of inprocess, off"),
     ("BASE_URL", "ftp://portal.example.com", "http(s) URL"),
     ("BASE_URL", "portal.example.com", "http(s) URL"),
     ("BASE_URL", "http://", "http(s) URL"),

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import current_app, session, url_for
 
 from .. import events, mail, passwords
-from ..accounts import find_by_email
+from ..accounts import AccountError, find_by_email, normalize_email
 from ..extensions import db
 from ..models import User
 from ..sessions import PENDING, SIGNED_IN
@@ -57,13 +57,26 @@ def _count_wrong_password(user: User) -> None:
     )
     count = db.session.scalar(sa.select(User.password_failures).where(User.id == user.id))
     events.record(user, "sign_in_failed")
-    db.session.commit()
     if count == ALERT_AFTER:
-        mail.notify(user, "Several failed sign-ins to your account", "password_failures",
-                    count=count, locked=False)
+        mail.queue(user, "Several failed sign-ins to your account", "password_failures",
+                   count=count, locked=False)
     elif count == LOCK_AFTER:
-        mail.notify(user, "Sign-in to your account is locked", "password_failures",
-                    count=count, locked=True)
+        mail.queue(user, "Sign-in to your account is locked", "password_failures",
+                   count=count, locked=True)
+    db.session.commit()
+
+
+def address_accepted(field) -> bool:
+    """Check a typed address (:func:`hubweb.addresses.check`); on refusal add the reason.
+
+    :param field: the form's ``email`` field, already validated by WTForms.
+    """
+    try:
+        normalize_email(field.data)
+    except AccountError as exc:
+        field.errors.append(str(exc))
+        return False
+    return True
 
 
 def may_sign_in(user: User) -> bool:

@@ -22,7 +22,6 @@ RESET_SENT = (
     "The link is valid for 1 hour."
 )
 RESET_DONE = "Your password has been changed. Sign in with the new password."
-MAIL_FAILED = "We could not send the email right now. Try again in a few minutes."
 LINK_PROBLEMS = {
     "invalid": "This link is not valid. Check that you copied the whole link from the email.",
     "expired": "This link has expired. Request a new one.",

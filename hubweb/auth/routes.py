@@ -73,10 +73,6 @@ def register():
         db.session.rollback()
         form.email.errors.append(msg.EMAIL_TAKEN)
         return form_page("auth/register.html", form, True)
-    except mail.MailError:
-        db.session.rollback()
-        form.email.errors.append(msg.MAIL_FAILED)
-        return form_page("auth/register.html", form, True, status=503)
     if confirm:
         return render_template("auth/check_email.html",
                                message=msg.CHECK_EMAIL_CONFIRM.format(email=user.email))
@@ -102,14 +98,14 @@ def _register_again(user, password_hash: str) -> None:
     if events.count_recent(user, "registration_attempted", 3600) >= NOTICES_PER_HOUR:
         return
     events.record(user, "registration_attempted")
+    mail.queue(user, "Someone tried to create an account with your email", "register_existing")
     db.session.commit()
-    mail.notify(user, "Someone tried to create an account with your email", "register_existing")
 
 
 def _send_confirmation(user) -> None:
     raw = tokens.issue(user, "confirm")
     link = external_url("auth.confirm_email", token=raw)
-    mail.send(user.email, "Confirm your email address", "confirm_email", user=user, link=link)
+    mail.queue(user, "Confirm your email address", "confirm_email", link=link)
 
 
 @bp.route("/confirm-email/<token>", methods=["GET", "POST"])
@@ -156,13 +152,9 @@ def resend_confirmation():
     if tokens.count_recent(user, "confirm", 3600) >= CONFIRM_SENDS_PER_HOUR:
         flash(msg.CONFIRM_LIMIT, "error")
         return redirect_to(url_for("auth.sign_in"))
-    try:
-        _send_confirmation(user)
-        db.session.commit()
-        flash(msg.CONFIRM_SENT, "success")
-    except mail.MailError:
-        db.session.rollback()
-        flash(msg.MAIL_FAILED, "error")
+    _send_confirmation(user)
+    db.session.commit()
+    flash(msg.CONFIRM_SENT, "success")
     return redirect_to(url_for("auth.sign_in"))
 
 

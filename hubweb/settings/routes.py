@@ -59,8 +59,8 @@ def change_password():
     accounts.set_password(user, form.new_password.data)
     end_user_sessions(user.id, keep=session.id)
     events.record(user, "password_changed")
+    mail.queue(user, "Your password was changed", "password_changed")
     db.session.commit()
-    mail.notify(user, "Your password was changed", "password_changed")
     offer_sign_out("password")
     return done(PAGE, fragment, msg.PASSWORD_CHANGED, url_for("settings.account"),
                 **settings_context(password_done=msg.PASSWORD_CHANGED))

@@ -203,10 +203,10 @@ def two_step_code(flow: str):
     accounts.credentials_changed(user, keep_session=session.id)
     events.record(user, "sms_enabled" if flow == "sms" else "phone_changed")
     session.pop("two_step", None)
-    db.session.commit()
     subject = ("Two-step verification is on" if flow == "sms"
                else "Your phone number for two-step verification changed")
-    mail.notify(user, subject, f"two_step_{flow}", phone=mask_phone(phone))
+    mail.queue(user, subject, f"two_step_{flow}", phone=mask_phone(phone))
+    db.session.commit()
     return _done(msg.SMS_ENABLED if flow == "sms" else msg.PHONE_CHANGED)
 
 
@@ -227,8 +227,8 @@ def _disable():
     end_user_sessions(user.id, keep=session.id)
     events.record(user, "two_step_disabled")
     session.pop("two_step", None)
+    mail.queue(user, "Two-step verification was turned off", "two_step_disabled")
     db.session.commit()
-    mail.notify(user, "Two-step verification was turned off", "two_step_disabled")
     return _done(msg.TWO_STEP_DISABLED)
 
 
@@ -239,8 +239,8 @@ def _disable_app():
     accounts.credentials_changed(user, keep_session=session.id)
     events.record(user, "app_disabled")
     session.pop("two_step", None)
+    mail.queue(user, "Your authenticator app was turned off", "app_disabled")
     db.session.commit()
-    mail.notify(user, "Your authenticator app was turned off", "app_disabled")
     return _done(msg.APP_DISABLED)
 
 
@@ -287,9 +287,9 @@ def _confirm_app(state, form):
     accounts.credentials_changed(user, keep_session=session.id)
     events.record(user, "app_replaced" if replacing else "app_enabled")
     session.pop("two_step", None)
+    mail.queue(user, msg.APP_MOVED_SUBJECT if replacing else msg.APP_ENABLED_SUBJECT,
+               "app_enabled", replacing=replacing)
     db.session.commit()
-    mail.notify(user, msg.APP_MOVED_SUBJECT if replacing else msg.APP_ENABLED_SUBJECT,
-                "app_enabled", replacing=replacing)
     return _done(msg.APP_REPLACED if replacing else msg.APP_ENABLED)
 
 

@@ -304,8 +304,8 @@ def failed(user: User, problem: Problem, drift_minutes: int = 0) -> Result:
     Used for every kind of code (SMS and authenticator app).
     """
     count = throttle.record_failure(user)
-    db.session.commit()
     if throttle.should_alert(count):
-        mail.notify(user, "Several wrong verification codes were entered", "factor_failures",
-                    count=count)
+        mail.queue(user, "Several wrong verification codes were entered", "factor_failures",
+                   count=count)
+    db.session.commit()
     return Result(problem, throttle.wait_seconds(user), drift_minutes)

@@ -1,7 +1,7 @@
 """credential version on users and emailed links; factors shown by each session
 
 Revision ID: 0006_credential_version
-Revises: cc6396919fe4 (0004_password_failures)
+Revises: 0005_mail_queue
 Create Date: 2026-12-07 13:00:00
 
 Existing sessions are given the factors they can be shown to have had: a
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0006_credential_version'
-down_revision = 'cc6396919fe4'
+down_revision = '0005_mail_queue'
 branch_labels = None
 depends_on = None
 
