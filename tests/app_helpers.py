@@ -21,7 +21,7 @@ from pathlib import Path
 import pyotp
 import sqlalchemy as sa
 from conftest import PASSWORD, Clock, csrf_token, require_tools
-from sms_helpers import last_sms_code, post, token_of  # noqa: F401 - shared
+from sms_helpers import last_sms_code, post, settle, token_of  # noqa: F401 - shared
 
 from hubweb.extensions import db
 from hubweb.models import SecurityEvent, User

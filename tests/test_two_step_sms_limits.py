@@ -23,6 +23,7 @@ from sms_helpers import (
     last_sms_code,
     post,
     set_sms,
+    settle,
     sign_in_password,
     sms_list,
     start_second_step,
@@ -296,7 +297,8 @@ def set_up_until_send(app, email):
     token = csrf_token(client, "/settings/account")
     for step, data in [("start", {}), ("password", {"password": PASSWORD}),
                        ("phone", {"phone": PHONE_INPUT})]:
-        r = post(client, f"/settings/two-step/sms/{step}", data, token=token)
+        # Without JavaScript each step answers 303 to the page that shows it.
+        r = settle(client, post(client, f"/settings/two-step/sms/{step}", data, token=token))
     return r
 
 

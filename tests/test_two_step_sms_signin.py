@@ -38,7 +38,7 @@ NEW_PASSWORD = "tangerine lighthouse ceremony velvet"
 #: the development outbox.
 PENDING_ALLOWED = {"auth.verify", "auth.verify_resend", "auth.verify_method", "auth.sign_out",
                    "static", "outbox.index"}
-DUMMY = {"token": "dummy-token-value", "sid": "dummy-session", "flow": "sms",
+DUMMY = {"token": "dummy-token-value", "sid": "dummy-session", "flow": "sms", "step": "code",
          "filename": "style.css"}
 
 

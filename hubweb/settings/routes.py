@@ -31,9 +31,10 @@ PAGE = "settings/account.html"
 @login_required
 def account():
     """The User account settings page."""
-    from .two_step import resumed_panel
+    from .two_step import current_view
 
-    return render_template(PAGE, **settings_context(**resumed_panel()))
+    context, status = current_view()
+    return render_template(PAGE, **settings_context(**context)), status
 
 
 @bp.post("/password")
@@ -61,7 +62,8 @@ def change_password():
     db.session.commit()
     mail.notify(user, "Your password was changed", "password_changed")
     return done(PAGE, fragment, msg.PASSWORD_CHANGED, url_for("settings.account"),
-                **settings_context(password_done=msg.PASSWORD_CHANGED))
+                **settings_context(password_done=msg.PASSWORD_CHANGED, new_events=1,
+                                   sessions_changed=True))
 
 
 @bp.post("/sessions/<sid>/sign-out")
@@ -85,7 +87,7 @@ def end_session(sid: str):
         db.session.commit()
         notice = msg.SESSION_ENDED if ended else msg.NO_SUCH_SESSION
         return done(PAGE, "settings/_sessions.html", notice, url_for("settings.account"),
-                    **settings_context(sessions_notice=notice))
+                    **settings_context(sessions_notice=notice, new_events=int(ended > 0)))
     return render(PAGE, "settings/_sessions.html", 422, **settings_context())
 
 
@@ -101,11 +103,16 @@ def end_other_sessions():
     db.session.commit()
     notice = msg.OTHERS_ENDED.format(count=count)
     return done(PAGE, "settings/_sessions.html", notice, url_for("settings.account"),
-                **settings_context(sessions_notice=notice))
+                **settings_context(sessions_notice=notice, new_events=1))
 
 
 def settings_context(**extra) -> dict:
-    """Everything the settings page and its fragments need, plus ``extra``."""
+    """Everything the settings page and its fragments need, plus ``extra``.
+
+    A reply to a change adds ``new_events`` (how many of ``activity`` it
+    recorded) and ``sessions_changed``: an htmx fragment then carries those
+    out of band (``settings/_oob.html``, issue 11 rule 9).
+    """
     # Rows, not ORM objects: read-only, and cheaper on every page load.
     rows = db.session.execute(
         sa.select(UserSession.id, UserSession.ip, UserSession.last_seen_at,
@@ -121,6 +128,8 @@ def settings_context(**extra) -> dict:
         "app_needs_sms": two_step_msg.APP_NEEDS_SMS,
         "activity": [(e, events.KINDS[e.kind], describe_browser(e.user_agent))
                      for e in events.recent(current_user)],
+        "new_events": 0,
+        "sessions_changed": False,
     }
     context.update(extra)
     return context
