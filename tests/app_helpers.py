@@ -21,7 +21,7 @@ from pathlib import Path
 import pyotp
 import sqlalchemy as sa
 from conftest import PASSWORD, Clock, csrf_token, require_tools
-from sms_helpers import last_sms_code, post, settle, token_of  # noqa: F401 - shared
+from sms_helpers import last_sms_code, post, same_step, settle, token_of  # noqa: F401 - shared
 
 from hubweb.extensions import db
 from hubweb.models import SecurityEvent, User
@@ -309,8 +309,9 @@ def both_on(client, auth, outbox, clock: Clock, email=EMAIL) -> str:
 
 def verify(client, code, *, htmx=False):
     """Submit a code on /sign-in/verify (the form's own CSRF token)."""
-    return post(client, "/sign-in/verify", {"code": code},
-                token=csrf_token(client, "/sign-in/verify"), htmx=htmx)
+    return same_step(client, post(client, "/sign-in/verify", {"code": code},
+                                  token=csrf_token(client, "/sign-in/verify"), htmx=htmx),
+                     "/sign-in/verify")
 
 
 # --- reading the database -----------------------------------------------------------

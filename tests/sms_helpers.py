@@ -101,8 +101,24 @@ def start_second_step(client, email=EMAIL):
     return token_of(page)
 
 
+def same_step(client, response, path):
+    """The page a browser shows after a refused step: without JavaScript the
+    POST answers 303 to the step's own page, which shows the refusal once
+    (issue 11, rule 2). Other replies (htmx, or 303 elsewhere) are kept."""
+    if response.status_code == 303 and response.headers["Location"] == path:
+        return client.get(path)
+    return response
+
+
 def enter_sign_in_code(client, token, code, *, htmx=False):
-    return post(client, "/sign-in/verify", {"code": code}, token=token, htmx=htmx)
+    return same_step(client, post(client, "/sign-in/verify", {"code": code}, token=token,
+                                  htmx=htmx), "/sign-in/verify")
+
+
+def resend_sign_in_code(client, token, *, htmx=False):
+    """ "Resend code" on the second step: the page a browser then shows."""
+    return same_step(client, post(client, "/sign-in/verify/resend", token=token, htmx=htmx),
+                     "/sign-in/verify")
 
 
 def sign_in_with_sms(client, outbox, email=EMAIL, phone=PHONE):

@@ -26,6 +26,7 @@ from sms_helpers import (
     enter_sign_in_code,
     event_kinds,
     post,
+    resend_sign_in_code,
     set_sms,
     settle,
     sign_in_password,
@@ -189,7 +190,7 @@ def test_sign_in_step_says_could_not_send_and_resend_works_later(app, client, ma
     assert ">Send code</button>" in text(page)
     assert code_rows(app) == []
     token = token_of(page)
-    r = post(client, "/sign-in/verify/resend", token=token)
+    r = resend_sign_in_code(client, token)
     assert r.status_code in (429, 503) and COULD_NOT_SEND in text(r)
     assert code_rows(app) == []
 

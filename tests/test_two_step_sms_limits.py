@@ -22,6 +22,8 @@ from sms_helpers import (
     enter_sign_in_code,
     last_sms_code,
     post,
+    resend_sign_in_code,
+    same_step,
     set_sms,
     settle,
     sign_in_password,
@@ -194,7 +196,7 @@ def test_a_new_code_voids_the_older_ones(app, client, alice, outbox, clock):
     token = start_second_step(client)
     first = last_sms_code(outbox)
     clock.shift(61)
-    post(client, "/sign-in/verify/resend", token=token)
+    resend_sign_in_code(client, token)
     second = last_sms_code(outbox)
     rows = code_rows(app, alice)
     assert [r["used_at"] is not None for r in rows] == [True, False]
@@ -276,10 +278,10 @@ def test_at_most_five_sends_per_hour_per_account(app, client, alice, outbox, clo
     token = start_second_step(client)
     for _ in range(4):
         clock.shift(60)
-        assert post(client, "/sign-in/verify/resend", token=token).status_code == 200
+        assert resend_sign_in_code(client, token).status_code == 200
     assert len(sms_list(outbox)) == 5
     clock.shift(60)  # 5:00 after the first send
-    r = post(client, "/sign-in/verify/resend", token=token)
+    r = resend_sign_in_code(client, token)
     assert r.status_code == 429
     assert ("Too many codes were sent to this account. Wait 55 minutes and try again."
             in text(r))
@@ -373,7 +375,7 @@ def test_account_throttle_doubles_to_an_hour_and_only_a_success_resets_it(
     assert failures(app, alice) == 5
 
     # A new code does not reset the count.
-    assert post(a, "/sign-in/verify/resend", token=token_a).status_code == 200
+    assert resend_sign_in_code(a, token_a).status_code == 200
     code = last_sms_code(outbox)
     assert fail(a, token_a, code, 6).status_code == 429  # 2 minutes
     clock.shift(5)  # 115 s left: the words and the header both say 2 minutes
@@ -385,7 +387,7 @@ def test_account_throttle_doubles_to_an_hour_and_only_a_success_resets_it(
     clock.shift(239)
     right_code_refused(a, token_a, code)
     clock.shift(1)  # t=420; that code has expired
-    assert post(a, "/sign-in/verify/resend", token=token_a).status_code == 200
+    assert resend_sign_in_code(a, token_a).status_code == 200
     code = last_sms_code(outbox)
     fail(a, token_a, code, 8)  # 8 minutes
     clock.shift(479)  # t=899: the half-signed-in session of t=0 is over
@@ -444,7 +446,8 @@ def test_failures_of_every_flow_count_on_the_same_account(app, client, alice, ou
     recovery = last_sms_code(outbox)
     reset_token = token_of(page)
     post(other, link, {"code": other_code(recovery)}, token=reset_token)
-    r = post(other, link, {"code": other_code(recovery)}, token=reset_token)
+    r = same_step(other, post(other, link, {"code": other_code(recovery)}, token=reset_token),
+                  link)
     assert failures(app, alice) == 5
     assert r.status_code == 429
     r = sign_in_password(app.test_client())

@@ -30,7 +30,7 @@ import time
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import abort, current_app, redirect, session, url_for
+from flask import abort, current_app, session, url_for
 from flask_login import current_user, login_required
 
 from .. import events, mail, passwords
@@ -83,7 +83,7 @@ def _user() -> User:
 def two_step_step_page(flow: str | None = None, step: str | None = None):
     """A step's URL opened directly (bookmark, Back without JavaScript): the
     settings page, which shows the step the flow is at."""
-    return redirect(_here(), code=303)
+    return redirect_to(_here())
 
 
 @bp.post("/two-step/<flow>/start")
