@@ -70,7 +70,10 @@ RESEND_REPEAT_SECONDS = 10
 
 
 def _here() -> str:
-    return url_for("settings.account", _anchor="two-step-verification")
+    """Where a plain POST of a step answers 303 to. No ``#two-step-verification``:
+    a URL fragment turns off ``autofocus`` (HTML, "flush autofocus candidates"),
+    and the focused field of the step scrolls into view by itself."""
+    return url_for("settings.account")
 
 
 def _user() -> User:
