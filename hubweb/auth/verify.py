@@ -34,6 +34,24 @@ def pending_guard():
     return None
 
 
+def left_second_step():
+    """The reply to a second-step POST whose session is no longer half signed in,
+    or ``None``: signed in (the sign-in finished; the form still carried the
+    half-signed-in session's CSRF token) goes home, anything else to sign-in.
+
+    :func:`hubweb.errors` asks this before refusing such a POST's CSRF token,
+    so a code sent again after success lands where the person now is (issue
+    11, rule 1) instead of on "This form has expired".
+    """
+    if request.endpoint not in {"auth.verify", "auth.verify_resend", "auth.verify_method"}:
+        return None
+    if session.state == SIGNED_IN:
+        return redirect_to(url_for("views.home"))
+    if session.state != PENDING:
+        return redirect_to(url_for("auth.sign_in"))
+    return None
+
+
 def _step() -> SecondStep:
     state = session.setdefault("verify", {})
     return SecondStep(session.user, state, "sign_in")

@@ -62,7 +62,7 @@ def change_password():
     db.session.commit()
     mail.notify(user, "Your password was changed", "password_changed")
     return done(PAGE, fragment, msg.PASSWORD_CHANGED, url_for("settings.account"),
-                **settings_context(password_done=msg.PASSWORD_CHANGED, new_events=1,
+                **settings_context(password_done=msg.PASSWORD_CHANGED, new_kind="password_changed",
                                    sessions_changed=True))
 
 
@@ -86,8 +86,9 @@ def end_session(sid: str):
             events.record(current_user.id, "session_ended")
         db.session.commit()
         notice = msg.SESSION_ENDED if ended else msg.NO_SUCH_SESSION
+        kind = "session_ended" if ended else None
         return done(PAGE, "settings/_sessions.html", notice, url_for("settings.account"),
-                    **settings_context(sessions_notice=notice, new_events=int(ended > 0)))
+                    **settings_context(sessions_notice=notice, new_kind=kind))
     return render(PAGE, "settings/_sessions.html", 422, **settings_context())
 
 
@@ -103,15 +104,16 @@ def end_other_sessions():
     db.session.commit()
     notice = msg.OTHERS_ENDED.format(count=count)
     return done(PAGE, "settings/_sessions.html", notice, url_for("settings.account"),
-                **settings_context(sessions_notice=notice, new_events=1))
+                **settings_context(sessions_notice=notice, new_kind="other_sessions_ended"))
 
 
 def settings_context(**extra) -> dict:
     """Everything the settings page and its fragments need, plus ``extra``.
 
-    A reply to a change adds ``new_events`` (how many of ``activity`` it
-    recorded) and ``sessions_changed``: an htmx fragment then carries those
-    out of band (``settings/_oob.html``, issue 11 rule 9).
+    A reply to a change adds ``new_kind`` (the kind of event it recorded) and
+    ``sessions_changed``: its htmx fragment then carries that event's row
+    (``new_activity``) and the sessions list out of band
+    (``settings/_oob.html``, issue 11 rule 9).
     """
     # Rows, not ORM objects: read-only, and cheaper on every page load.
     rows = db.session.execute(
@@ -128,10 +130,11 @@ def settings_context(**extra) -> dict:
         "app_needs_sms": two_step_msg.APP_NEEDS_SMS,
         "activity": [(e, events.KINDS[e.kind], describe_browser(e.user_agent))
                      for e in events.recent(current_user)],
-        "new_events": 0,
         "sessions_changed": False,
     }
     context.update(extra)
+    kind = context.pop("new_kind", None)
+    context["new_activity"] = [a for a in context["activity"] if a[0].kind == kind][:1]
     return context
 
 

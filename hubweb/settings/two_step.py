@@ -217,6 +217,8 @@ def two_step_code(flow: str):
     if not flowstate.reauthed(state) or "phone" not in state:
         return _reauth_again(flow)
     phone = state["phone"]
+    if flowstate.TRUE_WHEN_DONE[flow](_user(), state):  # a parallel click finished it
+        return _done(state, _DONE[flow](state))
     if not form.validate_on_submit():
         return _show(state, "code", 422, form)
     problem = _phone_problem(phone)
@@ -225,17 +227,18 @@ def two_step_code(flow: str):
     result = smscodes.check_code(_user(), phone, FLOWS[flow], form.code.data)
     if not result.ok:
         if _settled(state):  # a parallel submission of the same code won
-            return _done(state, _DONE[flow](state), recorded=False)
+            return _done(state, _DONE[flow](state))
         form.code.errors.append(result.message)
         return _show(state, "code", smscodes.reply_status(result), form)
     user = _user()
     user.sms_phone, user.sms_enabled_at = phone, user.sms_enabled_at or utcnow()
-    events.record(user, "sms_enabled" if flow == "sms" else "phone_changed")
+    kind = "sms_enabled" if flow == "sms" else "phone_changed"
+    events.record(user, kind)
     db.session.commit()
     subject = ("Two-step verification is on" if flow == "sms"
                else "Your phone number for two-step verification changed")
     mail.notify(user, subject, f"two_step_{flow}", phone=mask_phone(phone))
-    return _done(state, _DONE[flow](state))
+    return _done(state, _DONE[flow](state), recorded=kind)
 
 
 @bp.post("/two-step/cancel")
@@ -264,25 +267,26 @@ def _disable(state: dict):
     """
     user = _user()
     if not _claim(User.sms_enabled_at, sms_enabled_at=None, sms_phone=None):
-        return _done(state, msg.TWO_STEP_DISABLED, recorded=False)
+        return _done(state, msg.TWO_STEP_DISABLED)
     appcodes.disable(user)  # the app is only ever on top of SMS
     end_user_sessions(user.id, keep=session.id)
     events.record(user, "two_step_disabled")
     db.session.commit()
     mail.notify(user, "Two-step verification was turned off", "two_step_disabled")
-    return _done(state, msg.TWO_STEP_DISABLED, sessions_changed=True)
+    return _done(state, msg.TWO_STEP_DISABLED, recorded="two_step_disabled",
+                 sessions_changed=True)
 
 
 def _disable_app(state: dict):
     """Turn the authenticator app off; SMS stays on (first submission only)."""
     user = _user()
     if not _claim(User.totp_enabled_at, totp_enabled_at=None):
-        return _done(state, msg.APP_DISABLED, recorded=False)
+        return _done(state, msg.APP_DISABLED)
     appcodes.disable(user)
     events.record(user, "app_disabled")
     db.session.commit()
     mail.notify(user, "Your authenticator app was turned off", "app_disabled")
-    return _done(state, msg.APP_DISABLED)
+    return _done(state, msg.APP_DISABLED, recorded="app_disabled")
 
 
 def _claim(column, **values) -> bool:
@@ -303,7 +307,7 @@ def _confirm_app(state, form):
     user = _user()
     if appcodes.pending_secret(user) is None:
         if _settled(state):
-            return _done(state, _DONE["app"](state), recorded=False)
+            return _done(state, _DONE["app"](state))
         flowstate.end()
         return _section(409, notice=msg.APP_KEY_EXPIRED)
     if not form.validate_on_submit():
@@ -311,14 +315,15 @@ def _confirm_app(state, form):
     result = appcodes.confirm_setup(user, form.code.data)
     if not result.ok:
         if _settled(state):  # a parallel submission confirmed the key
-            return _done(state, _DONE["app"](state), recorded=False)
+            return _done(state, _DONE["app"](state))
         form.code.errors.append(result.message)
         return _show(state, "secret", smscodes.reply_status(result), form)
-    events.record(user, "app_replaced" if state.get("replacing") else "app_enabled")
+    kind = "app_replaced" if state.get("replacing") else "app_enabled"
+    events.record(user, kind)
     db.session.commit()
     mail.notify(user, "An authenticator app was set up for your account", "app_enabled",
                 replacing=state.get("replacing"))
-    return _done(state, _DONE["app"](state))
+    return _done(state, _DONE["app"](state), recorded=kind)
 
 
 def _settled(state: dict) -> bool:
@@ -351,8 +356,12 @@ def _late(name: str):
         abort(404)
     state = flowstate.current(name)
     if flowstate.finished_truly(state, _user()):
-        return _done(state, state["message"], recorded=False)
+        return _done(state, state["message"])
     if not ALLOWED[name](_user()):
+        if state is not None and flowstate.TRUE_WHEN_DONE[name](_user(), state):
+            # A parallel request of the same click finished it (its session
+            # write may not have landed yet): the same outcome.
+            return _done(state, _DONE[name](state))
         return _overtaken(name)
     return None
 
@@ -364,17 +373,18 @@ def _overtaken(name: str):
     return _section(409)
 
 
-def _done(state: dict, message: str, *, recorded: bool = True,
+def _done(state: dict, message: str, *, recorded: str | None = None,
           sessions_changed: bool = False):
     """A flow finished: the section (with the new activity row and, when other
     sessions ended, the sessions list, out of band) for htmx; else a 303 to the
     settings page with ``message`` flashed.
 
-    :param recorded: False for a repeated submission, which changed nothing.
+    :param recorded: the kind of security event this request recorded; none
+        for a repeated submission, which changed nothing.
     """
     flowstate.finish(state, message)
     return done(PAGE, FRAGMENT, message, url_for("settings.account"),
-                **settings_context(done=message, new_events=int(recorded),
+                **settings_context(done=message, new_kind=recorded,
                                    sessions_changed=sessions_changed))
 
 
