@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 
-from flask import session
+from flask import g, session
 
 #: A re-authentication is good for 10 minutes of one flow; a finished flow's
 #: record answers late submissions for as long.
@@ -95,14 +95,20 @@ def stash(panel: str, status: int, form=None, *, notice: str | None = None,
 
     :param form: the submitted form; its errors are kept, and its typed
         ``phone`` (the person's own input; never a password or a code).
+        The 429 wait noted in ``g.retry_after`` is kept too.
     """
     errors = {name: list(field.errors) for name, field in (form._fields.items() if form
                                                             else ()) if field.errors}
     typed = form.phone.data if form is not None and "phone" in form._fields else None
     session["two_step_view"] = {"panel": panel, "status": status, "errors": errors,
-                                "phone": typed, "notice": notice, "resent": resent}
+                                "phone": typed, "notice": notice, "resent": resent,
+                                "retry_after": g.get("retry_after")}
 
 
 def take() -> dict | None:
-    """The stashed additions of :func:`stash`, once."""
-    return session.pop("two_step_view", None)
+    """The stashed additions of :func:`stash`, once; a 429's wait goes back to
+    ``g.retry_after`` for the ``Retry-After`` header (hubweb.errors)."""
+    view = session.pop("two_step_view", None)
+    if view and view.get("retry_after"):
+        g.retry_after = view["retry_after"]
+    return view
