@@ -61,6 +61,33 @@ def test_double_click_confirm_in_the_secret_key_panel(portal):
         expect(rows).to_contain_text("Authenticator app turned on")
 
 
+def test_confirm_in_two_tabs_ends_on_the_app_being_on(portal):
+    """The double click's second request, without htmx's guard: a second tab
+    of the same browser shows the same key panel (the flow resumes there) and
+    confirms after the first tab did."""
+    acct = portal.account()
+    page = portal.page()
+    sign_in(page, acct)
+    portal.turn_on_sms(acct)
+    open_settings(page)
+    section = two_step(page)
+    section.get_by_role("button", name="Get secret key").click()
+    reauthenticate(portal, page, acct, "App set-up")
+    key = section.locator("#totp-secret").get_attribute("data-secret")
+    other = page.context.new_page()
+    open_settings(other)
+    other_section = two_step(other)
+    expect(other_section.locator("#totp-secret")).to_have_attribute("data-secret", key)
+    code = oathtool(key)
+    section.get_by_label("Verification code").fill(code)
+    section.get_by_role("button", name="Confirm").click()
+    expect_done(page, "Your authenticator app is on.")
+    other_section.get_by_label("Verification code").fill(code)
+    other_section.get_by_role("button", name="Confirm").click()
+    expect_done(other, "Your authenticator app is on.")
+    expect(other_section).not_to_contain_text(REFUSED)
+
+
 def test_double_click_confirm_in_change_of_number(portal):
     acct = portal.account()
     new = portal.account()  # only for a fresh number
