@@ -202,6 +202,14 @@ def test_disabling_twice_says_it_is_off(app, client, alice, token, outbox, clock
     assert len([m for m in outbox.messages("email", EMAIL) if "turned off" in m.subject]) == 1
 
 
+def test_buttons_of_the_section_are_disabled_while_their_request_is_in_flight(app, client,
+                                                                             alice):
+    """htmx 4's hx-disable, inherited by every form the section swaps in; the
+    server rule above is the fix, this only spares the second request."""
+    doc = Doc(client.get("/settings/account").get_data(as_text=True))
+    assert doc.by_id("two-step").attrs["hx-disable:inherited"] == "findAll button"
+
+
 def test_send_code_twice_sends_one_sms(app, client, alice, token, outbox, clock):
     first = until_code(client, token)
     second = step(client, token, "sms", "phone", {"phone": PHONE_INPUT})
