@@ -27,6 +27,7 @@ from sms_helpers import (
     event_kinds,
     post,
     resend_sign_in_code,
+    same_step,
     set_sms,
     settle,
     sign_in_password,
@@ -212,7 +213,7 @@ def test_recovery_step_says_could_not_send(app, client, make_user, outbox, gatew
     page = client.get(link)
     assert page.status_code == 200 and COULD_NOT_SEND in text(page)
     gateway.mode = "ok"
-    r = post(client, link + "/resend", token=token_of(page))
+    r = same_step(client, post(client, link + "/resend", token=token_of(page)), link)
     assert r.status_code == 200 and re.search(r"We sent a new code to", text(r))
     r = post(client, link, {"code": gateway.last_code()}, token=token_of(page), htmx=True)
     assert r.headers["HX-Redirect"] == link

@@ -31,7 +31,7 @@ PAGE = "settings/account.html"
 @login_required
 def account():
     """The User account settings page."""
-    from .two_step import current_view
+    from .two_step_replies import current_view
 
     context, status = current_view()
     return render_template(PAGE, **settings_context(**context)), status
