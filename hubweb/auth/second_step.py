@@ -96,7 +96,8 @@ class SecondStep:
     def take(self) -> dict:
         """The stashed view of :meth:`stash`, once (``{}`` when none)."""
         view = self.state.pop("view", None) or {}
-        session.modified = True
+        if view:
+            session.modified = True
         if view.get("retry_after"):
             g.retry_after = view["retry_after"]
         return view
