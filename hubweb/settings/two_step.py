@@ -111,10 +111,10 @@ def two_step_password(flow: str):
     if flow == "app":
         appcodes.start_setup(signed_in_user())
         return show(flowstate.move(state, "secret", reauth_at=now,
-                               replacing=signed_in_user().totp_enabled), "secret")
+                                   replacing=signed_in_user().totp_enabled), "secret")
     keep_code = state["step"] == "code" and flowstate.reauthed(state)  # a second "Continue"
     return show(flowstate.move(state, "code" if keep_code else "phone", reauth_at=now),
-                 "code" if keep_code else "phone")
+                "code" if keep_code else "phone")
 
 
 @bp.post("/two-step/<flow>/phone")
@@ -189,7 +189,7 @@ def two_step_resend(flow: str):
                                           time.time() - RESEND_REPEAT_SECONDS):
         result = smscodes.Result()  # a second click: the code just sent is the new one
     return show(state, "code", smscodes.reply_status(result),
-                 notice=None if result.ok else result.message, resent=result.ok)
+                notice=None if result.ok else result.message, resent=result.ok)
 
 
 @bp.post("/two-step/<flow>/code")
@@ -252,7 +252,7 @@ def _disable(state: dict):
     db.session.commit()
     mail.notify(user, "Two-step verification was turned off", "two_step_disabled")
     return finished(state, msg.TWO_STEP_DISABLED, recorded="two_step_disabled",
-                 sessions_changed=True)
+                    sessions_changed=True)
 
 
 def _disable_app(state: dict):
