@@ -153,6 +153,11 @@ def init_app(app) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(exc):
+        from .auth.verify import left_second_step
+
+        left = left_second_step()  # a second step sent again after it finished
+        if left is not None:
+            return left
         if is_htmx():
             # Still a 400 (a refusal, in logs too); htmx 4 follows HX-Refresh
             # on error statuses as well, and the reloaded page shows why.

@@ -21,13 +21,15 @@ from pathlib import Path
 import pyotp
 import sqlalchemy as sa
 from conftest import PASSWORD, Auth, Clock, csrf_token, require_tools
-from sms_helpers import (
+from sms_helpers import (  # noqa: F401 - shared
     OTHER_PHONE,
     last_sms_code,
     post,
+    same_step,
     set_sms,
+    settle,
     sign_in_with_sms,
-    token_of,  # noqa: F401 - shared
+    token_of,
 )
 
 from hubweb.extensions import db
@@ -323,8 +325,9 @@ def both_on(client, auth, outbox, clock: Clock, email=EMAIL) -> str:
 
 def verify(client, code, *, htmx=False):
     """Submit a code on /sign-in/verify (the form's own CSRF token)."""
-    return post(client, "/sign-in/verify", {"code": code},
-                token=csrf_token(client, "/sign-in/verify"), htmx=htmx)
+    return same_step(client, post(client, "/sign-in/verify", {"code": code},
+                                  token=csrf_token(client, "/sign-in/verify"), htmx=htmx),
+                     "/sign-in/verify")
 
 
 # --- reading the database -----------------------------------------------------------

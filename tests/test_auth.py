@@ -683,8 +683,10 @@ def test_reset_link_is_single_use(app, client, make_user, outbox):
     token = csrf_token(client, "/sign-in")
     replay = client.post(link, data={"new_password": "another strong passphrase here",
                                      "csrf_token": token})
-    assert replay.status_code == 400
-    assert msg.LINK_PROBLEMS["used"] in text(replay)
+    # The form sent again after the reset finished goes where the person now is
+    # (issue 11, rule 1): signed out, at sign-in, told the password was changed.
+    assert replay.status_code == 303 and replay.headers["Location"] == "/sign-in"
+    assert msg.RESET_DONE in text(client.get("/sign-in"))
     assert get_user(app, uid).password_hash == after_first
     assert Auth(client).sign_in(password=NEW_PASSWORD).headers["Location"] == "/"
 

@@ -32,6 +32,7 @@ from app_helpers import (
     png_of,
     post,
     secret_panel,
+    settle,
     user_row,
     verify,
     wrong_code,
@@ -70,7 +71,9 @@ def test_get_secret_key_is_disabled_until_sms_is_on(app, client, auth, make_user
                        ("/settings/two-step/app/password", {"password": PASSWORD}),
                        ("/settings/two-step/app/code", {"code": "123456"})]:
         for htmx in (True, False):
-            assert post(client, path, data, token=token, htmx=htmx).status_code == 409
+            # Without JavaScript: 303 to the page, which says so (issue 11, rule 2).
+            assert settle(client, post(client, path, data, token=token,
+                                       htmx=htmx)).status_code == 409
     user = user_row(app, uid)
     assert user.totp_pending_secret is None and user.totp_secret is None
     assert "totp-secret" not in client.get("/settings/account").get_data(as_text=True)

@@ -22,6 +22,7 @@ from app_helpers import (
     oath,
     page,
     post,
+    same_step,
     user_row,
     verify,
     wrong_code,
@@ -154,7 +155,8 @@ def test_no_code_is_accepted_twice(app, client, auth, signed_in_halfway, clock, 
     # ...and so is the used code in password recovery.
     sign_out_halfway(client)
     link = forgot(client, outbox)
-    r = post(client, link, {"code": code}, token=csrf_token(client, link))
+    r = same_step(client, post(client, link, {"code": code}, token=csrf_token(client, link)),
+                  link)
     assert r.status_code == 422 and REPLAYED in page(r).words
     clock.shift(30)
     assert verify_after_sign_in(client, auth, oath(secret, clock.now() + 30)) == 303
@@ -365,7 +367,8 @@ def test_recovery_offers_the_same_choice(app, client, signed_in_halfway, outbox,
     r = click(client, r, "Use SMS", htmx=False)
     assert SMS_PROMPT in page(r).words and "<html" in r.get_data(as_text=True)
     assert len(outbox.messages("sms")) == sent + 1
-    r = post(client, f"{link}/method", {"method": "email"}, token=csrf_token(client, link))
+    r = same_step(client, post(client, f"{link}/method", {"method": "email"},
+                               token=csrf_token(client, link)), link)
     assert r.status_code == 422
     r = click(client, client.get(link), "Use authenticator app")
     r = post(client, link, {"code": oath(secret, clock.now())}, token=csrf_token(client, link))
@@ -402,6 +405,7 @@ def test_recovery_with_sms_only_has_no_choice(app, client, auth, make_user, outb
     doc = page(client.get(link))
     assert SMS_PROMPT in doc.words and not doc.buttons("Use authenticator app")
     assert not doc.buttons("Use SMS") and len(outbox.messages("sms")) == sent + 1
-    r = post(client, f"{link}/method", {"method": "app"}, token=csrf_token(client, link))
+    r = same_step(client, post(client, f"{link}/method", {"method": "app"},
+                               token=csrf_token(client, link)), link)
     assert r.status_code == 422
 

@@ -22,7 +22,10 @@ from sms_helpers import (
     enter_sign_in_code,
     last_sms_code,
     post,
+    resend_sign_in_code,
+    same_step,
     set_sms,
+    settle,
     sign_in_password,
     sms_list,
     start_second_step,
@@ -201,7 +204,7 @@ def test_a_new_code_voids_the_older_ones(app, client, alice, outbox, clock):
     token = start_second_step(client)
     first = last_sms_code(outbox)
     clock.shift(61)
-    post(client, "/sign-in/verify/resend", token=token)
+    resend_sign_in_code(client, token)
     second = last_sms_code(outbox)
     rows = code_rows(app, alice)
     # Voided: it expired when the new one was sent; ``used_at`` marks only a right entry.
@@ -321,7 +324,8 @@ def set_up_until_send(app, email):
     token = csrf_token(client, "/settings/account")
     for step, data in [("start", {}), ("password", {"password": PASSWORD}),
                        ("phone", {"phone": PHONE_INPUT})]:
-        r = post(client, f"/settings/two-step/sms/{step}", data, token=token)
+        # Without JavaScript each step answers 303 to the page that shows it.
+        r = settle(client, post(client, f"/settings/two-step/sms/{step}", data, token=token))
     return r
 
 
@@ -396,7 +400,7 @@ def test_account_throttle_doubles_to_an_hour_and_only_a_success_resets_it(
     assert failures(app, alice) == 5
 
     # A new code does not reset the count.
-    assert post(a, "/sign-in/verify/resend", token=token_a).status_code == 200
+    assert resend_sign_in_code(a, token_a).status_code == 200
     code = last_sms_code(outbox)
     assert fail(a, token_a, code, 6).status_code == 429  # 2 minutes
     clock.shift(5)  # 115 s left: the words and the header both say 2 minutes
@@ -408,7 +412,7 @@ def test_account_throttle_doubles_to_an_hour_and_only_a_success_resets_it(
     clock.shift(239)
     right_code_refused(a, token_a, code)
     clock.shift(1)  # t=420; that code has expired
-    assert post(a, "/sign-in/verify/resend", token=token_a).status_code == 200
+    assert resend_sign_in_code(a, token_a).status_code == 200
     code = last_sms_code(outbox)
     fail(a, token_a, code, 8)  # 8 minutes
     clock.shift(479)  # t=899: the half-signed-in session of t=0 is over
@@ -467,7 +471,8 @@ def test_failures_of_every_flow_count_on_the_same_account(app, client, alice, ou
     recovery = last_sms_code(outbox)
     reset_token = token_of(page)
     post(other, link, {"code": other_code(recovery)}, token=reset_token)
-    r = post(other, link, {"code": other_code(recovery)}, token=reset_token)
+    r = same_step(other, post(other, link, {"code": other_code(recovery)}, token=reset_token),
+                  link)
     assert failures(app, alice) == 5
     assert r.status_code == 429
     r = sign_in_password(app.test_client())

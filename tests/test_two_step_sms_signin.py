@@ -19,6 +19,8 @@ from sms_helpers import (
     event_kinds,
     last_sms_code,
     post,
+    resend_sign_in_code,
+    same_step,
     set_sms,
     sign_in_password,
     sms_list,
@@ -38,7 +40,7 @@ NEW_PASSWORD = "tangerine lighthouse ceremony velvet"
 #: the development outbox.
 PENDING_ALLOWED = {"auth.verify", "auth.verify_resend", "auth.verify_method", "auth.sign_out",
                    "static", "outbox.index"}
-DUMMY = {"token": "dummy-token-value", "sid": "dummy-session", "flow": "sms",
+DUMMY = {"token": "dummy-token-value", "sid": "dummy-session", "flow": "sms", "step": "code",
          "filename": "style.css"}
 
 
@@ -121,7 +123,7 @@ def test_half_signed_in_session_reaches_nothing_but_the_second_step(app, client,
 def test_half_signed_in_state_lasts_at_most_ten_minutes(app, client, alice, outbox, clock):
     token = start_second_step(client)
     clock.shift(360)
-    assert post(client, "/sign-in/verify/resend", token=token).status_code == 200
+    assert resend_sign_in_code(client, token).status_code == 200
     code = last_sms_code(outbox)  # valid until 11:00
     clock.shift(239)  # 9:59
     assert client.get("/sign-in/verify").status_code == 200
@@ -158,7 +160,7 @@ def test_resend_code_after_the_cooldown(app, client, alice, outbox, clock):
     token = start_second_step(client)
     first = last_sms_code(outbox)
     clock.shift(30)
-    r = post(client, "/sign-in/verify/resend", token=token)
+    r = resend_sign_in_code(client, token)
     assert r.status_code == 429
     assert "A code was sent a moment ago. Wait 30 seconds before asking for another." in text(r)
     clock.shift(29)
@@ -264,9 +266,10 @@ def test_recovery_asks_for_a_code_and_never_turns_two_step_off(app, client, alic
     assert client.get(link).status_code == 200 and len(sms_list(outbox)) == 1  # reload
 
     # The new password cannot be set before the code.
-    r = post(client, link, {"new_password": NEW_PASSWORD}, token=token)
+    r = same_step(client, post(client, link, {"new_password": NEW_PASSWORD}, token=token),
+                  link)
     assert r.status_code == 422 and 'name="code"' in text(r)
-    r = post(client, link, {"code": other_code(code)}, token=token)
+    r = same_step(client, post(client, link, {"code": other_code(code)}, token=token), link)
     assert r.status_code == 422 and "That code is not right." in text(r)
     assert user_row(app, alice)["password_hash"] == before["password_hash"]
 
@@ -302,7 +305,8 @@ def test_recovery_resend_code(app, client, alice, outbox, clock):
     assert len(sms_list(outbox)) == 2
     second = last_sms_code(outbox)
     if second != first:
-        assert post(client, link, {"code": first}, token=token).status_code == 422
+        assert same_step(client, post(client, link, {"code": first}, token=token),
+                         link).status_code == 422
     r = post(client, link, {"code": second}, token=token, htmx=True)
     assert r.headers["HX-Redirect"] == link
     assert 'name="new_password"' in text(client.get(link))
@@ -323,6 +327,6 @@ def test_a_sign_in_code_does_not_work_for_recovery(app, client, alice, outbox, c
     link = reset_link(other, outbox)
     page = other.get(link)  # within the cooldown: no recovery code is sent yet
     assert "A code was sent a moment ago." in text(page)
-    r = post(other, link, {"code": sign_in_code}, token=token_of(page))
+    r = same_step(other, post(other, link, {"code": sign_in_code}, token=token_of(page)), link)
     assert r.status_code == 422 and 'name="new_password"' not in text(r)
     assert 'name="code"' in text(other.get(link))

@@ -9,13 +9,16 @@ the server session, bound to the link's token.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from types import SimpleNamespace
 
+import sqlalchemy as sa
 from flask import Response, flash, render_template, request, session, url_for
 
 from .. import accounts, events, mail, mailqueue, passwords, tokens
 from ..extensions import db, limiter
-from ..htmx import redirect_to, render
+from ..htmx import is_htmx, redirect_to, render
+from ..models import SecurityEvent
 from ..sessions import end_user_sessions
 from ..timeutil import utcnow
 from ..twostep import smscodes
@@ -77,6 +80,11 @@ def reset_password(token: str):
     found, problem = tokens.find(token, "reset")
     if problem is not None:
         session.pop("reset", None)
+        if request.method == "POST" and _reset_completed(found):
+            # The same form sent again after the reset finished (double click,
+            # Back then resubmit): where the person now is (issue 11, rule 1).
+            flash(msg.RESET_DONE, "success")
+            return redirect_to(url_for("auth.sign_in"))
         return _link_problem(problem.value)
     state = session.get("reset")
     if not state or state.get("token_id") != found.id:
@@ -85,6 +93,8 @@ def reset_password(token: str):
     step = next(s for s in flows.reset_steps(user) if s not in state["done"])
     if step == "second_factor":
         return _no_referrer(_reset_code_step(user, state))
+    if request.method == "POST" and "new_password" not in request.form:
+        return _no_referrer(redirect_to(request.path))  # the code step sent again: done
     form = NewPasswordForm()
     if not form.validate_on_submit():
         return _no_referrer(form_page("auth/reset_password.html", form,
@@ -113,18 +123,43 @@ def _reset_code_step(user, state: dict):
     """Recovery's second step: a code (app or SMS) between the link and the new password."""
     step, form = SecondStep(user, state, "recovery"), CodeForm()
     if request.method == "GET":
-        sent = step.begin()
-        return _reset_code_page(step, form, notice=sent.alert, send=sent)
+        sent, view = step.begin(), step.take()
+        form.code.errors = view.get("errors", [])
+        return _reset_code_page(step, form, view.get("status", 200),
+                                notice=view.get("notice") or sent.alert, send=sent,
+                                resent=view.get("resent", False))
     if not form.validate_on_submit():
-        return _reset_code_page(step, form, 422)
+        return _reset_code_reply(step, form, 422)
     result = step.verify(form.code.data)
     if not result.ok:
         form.code.errors.append(result.message)
-        return _reset_code_page(step, form, smscodes.reply_status(result))
+        return _reset_code_reply(step, form, smscodes.reply_status(result))
     state["done"].append("second_factor")
     session.modified = True
     db.session.commit()
     return redirect_to(request.path)
+
+
+def _reset_completed(found) -> bool:
+    """True when the used reset link ``found`` was used by a finished reset
+    (not voided by a newer link): a ``reset_done`` event at its use."""
+    if found is None or found.used_at is None:
+        return False
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(SecurityEvent)
+        .where(SecurityEvent.user_id == found.user_id, SecurityEvent.kind == "reset_done")
+        .where(SecurityEvent.created_at >= found.used_at - timedelta(seconds=5))
+    ) > 0
+
+
+def _reset_code_reply(step, form, status=200, **context):
+    """The ``#second-step`` fragment for htmx; a plain POST answers 303 to the
+    reset page, which shows this reply once (issue 11, rule 2)."""
+    if is_htmx():
+        return _reset_code_page(step, form, status, **context)
+    step.stash(status, form.code.errors, notice=context.get("notice"),
+               resent=context.get("resent", False))
+    return redirect_to(url_for("auth.reset_password", token=request.view_args["token"]))
 
 
 def _reset_code_page(step, form, status=200, **context):
@@ -145,6 +180,13 @@ def _reset_second_step(token: str) -> SecondStep | None:
     return SecondStep(found.user, state, "recovery")
 
 
+@bp.get("/reset-password/<token>/resend")
+@bp.get("/reset-password/<token>/method")
+def reset_password_step_page(token: str):
+    """The URL of "Resend code" or a method switch opened directly: the reset page."""
+    return _no_referrer(redirect_to(url_for("auth.reset_password", token=token)))
+
+
 @bp.post("/reset-password/<token>/resend")
 def reset_password_resend(token: str):
     """Send a new recovery code by SMS (the send limits apply)."""
@@ -152,7 +194,7 @@ def reset_password_resend(token: str):
     if step is None:
         return redirect_to(url_for("auth.reset_password", token=token))
     result = step.resend()
-    return _no_referrer(_reset_code_page(
+    return _no_referrer(_reset_code_reply(
         step, CodeForm(formdata=None), smscodes.reply_status(result),
         notice=result.alert, send=result, resent=result.ok))
 
@@ -166,12 +208,12 @@ def reset_password_method(token: str):
     try:
         result = step.choose(request.form.get("method", ""))
     except ValueError:
-        return _no_referrer(_reset_code_page(step, CodeForm(formdata=None), 422,
-                                             notice="Choose the authenticator app or SMS."))
+        return _no_referrer(_reset_code_reply(step, CodeForm(formdata=None), 422,
+                                              notice="Choose the authenticator app or SMS."))
     # Switched; a refused send (limit, gateway) still says so in the status.
-    return _no_referrer(_reset_code_page(step, CodeForm(formdata=None),
-                                         smscodes.reply_status(result),
-                                         notice=result.alert, send=result))
+    return _no_referrer(_reset_code_reply(step, CodeForm(formdata=None),
+                                          smscodes.reply_status(result),
+                                          notice=result.alert, send=result))
 
 
 def _link_problem(problem: str):

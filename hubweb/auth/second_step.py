@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import session
+from flask import g, session
 
 from ..models import User
 from ..twostep import appcodes, smscodes
@@ -139,6 +139,24 @@ class SecondStep:
         if self.method == "app":
             return appcodes.check_code(self.user, text)
         return smscodes.check_code(self.user, self.user.sms_phone, self.purpose, text)
+
+    def stash(self, status: int, errors=(), *, notice: str | None = None,
+              resent: bool = False) -> None:
+        """Keep what the next GET of this step shows once: a plain POST answers
+        303 to that GET (post/redirect/get; issue 11, rule 2), so a reload or
+        Back never resends a form. ``errors`` are the code field's messages
+        (never the code typed); the 429 wait is kept for ``Retry-After``."""
+        self._set(view={"status": status, "errors": list(errors), "notice": notice,
+                        "resent": resent, "retry_after": g.get("retry_after")})
+
+    def take(self) -> dict:
+        """The stashed view of :meth:`stash`, once (``{}`` when none)."""
+        view = self.state.pop("view", None) or {}
+        if view:
+            session.modified = True
+        if view.get("retry_after"):
+            g.retry_after = view["retry_after"]
+        return view
 
     def _set(self, **values) -> None:
         self.state.update(values)

@@ -31,10 +31,11 @@ PAGE = "settings/account.html"
 @login_required
 def account():
     """The User account settings page."""
-    from .two_step import resumed_panel
+    from .two_step_replies import current_view
 
     changed = session.pop("changed", None)
-    return render_template(PAGE, **settings_context(changed=changed, **resumed_panel()))
+    context, status = current_view()
+    return render_template(PAGE, **settings_context(changed=changed, **context)), status
 
 
 @bp.post("/password")
@@ -63,7 +64,8 @@ def change_password():
     db.session.commit()
     offer_sign_out("password")
     return done(PAGE, fragment, msg.PASSWORD_CHANGED, url_for("settings.account"),
-                **settings_context(password_done=msg.PASSWORD_CHANGED))
+                **settings_context(password_done=msg.PASSWORD_CHANGED, new_kind="password_changed",
+                                   sessions_changed=True))
 
 
 @bp.post("/sessions/<sid>/sign-out")
@@ -86,8 +88,9 @@ def end_session(sid: str):
             events.record(current_user.id, "session_ended")
         db.session.commit()
         notice = msg.SESSION_ENDED if ended else msg.NO_SUCH_SESSION
+        kind = "session_ended" if ended else None
         return done(PAGE, "settings/_sessions.html", notice, url_for("settings.account"),
-                    **settings_context(sessions_notice=notice, others_oob=True))
+                    **settings_context(sessions_notice=notice, others_oob=True, new_kind=kind))
     return render(PAGE, "settings/_sessions.html", 422, **settings_context())
 
 
@@ -103,7 +106,8 @@ def end_other_sessions():
     db.session.commit()
     notice = msg.OTHERS_ENDED.format(count=count)
     return done(PAGE, "settings/_sessions.html", notice, url_for("settings.account"),
-                **settings_context(sessions_notice=notice, others_oob=True))
+                **settings_context(sessions_notice=notice, others_oob=True,
+                                   new_kind="other_sessions_ended"))
 
 
 def offer_sign_out(section: str) -> None:
@@ -117,7 +121,13 @@ def offer_sign_out(section: str) -> None:
 
 
 def settings_context(**extra) -> dict:
-    """Everything the settings page and its fragments need, plus ``extra``."""
+    """Everything the settings page and its fragments need, plus ``extra``.
+
+    A reply to a change adds ``new_kind`` (the kind of event it recorded) and
+    ``sessions_changed``: its htmx fragment then carries that event's row
+    (``new_activity``) and the sessions list out of band
+    (``settings/_oob.html``, issue 11 rule 9).
+    """
     # Rows, not ORM objects: read-only, and cheaper on every page load.
     rows = db.session.execute(
         sa.select(UserSession.id, UserSession.ip, UserSession.last_seen_at,
@@ -138,8 +148,11 @@ def settings_context(**extra) -> dict:
         "reauth_prompts": two_step_msg.REAUTH_PROMPTS,
         "activity": [(e, events.KINDS[e.kind], describe_browser(e.user_agent))
                      for e in events.recent(current_user)],
+        "sessions_changed": False,
     }
     context.update(extra)
+    kind = context.pop("new_kind", None)
+    context["new_activity"] = [a for a in context["activity"] if a[0].kind == kind][:1]
     return context
 
 

@@ -1,9 +1,9 @@
 """The Two-step verification section of User account settings.
 
-Three flows, each a short sequence of panels that htmx swaps into
-``#two-step`` inside the section ``#two-step-verification`` (the fragment is
+Flows, each a short sequence of panels that htmx swaps into ``#two-step``
+inside the section ``#two-step-verification`` (the fragment is
 ``_two_step_body.html``: the section's inside, its forms without hidden CSRF
-fields), and plain forms in whole pages without JavaScript:
+fields), and plain forms without JavaScript:
 
 - ``sms`` ("Set up"): current password, phone number, code -> SMS 2SV on.
 - ``phone`` ("Change phone number"): current password, new number, code sent
@@ -16,89 +16,77 @@ fields), and plain forms in whole pages without JavaScript:
 - ``app_disable`` ("Disable authenticator app"): current password -> the app
   is off; SMS stays on.
 
-Flow state (re-authentication time, the number being verified) lives in the
-server session; leaving half-way changes nothing. Every change records a
-security event, raises the credential version and ends sessions that fall
-short (:func:`hubweb.accounts.credentials_changed`), and emails the user.
+Where a flow stands lives in the server session (:mod:`.flow`), so a reload,
+Back or Forward shows the same step, and a step sent again after its flow
+finished answers with what is now true. Without JavaScript every POST answers
+303 to the settings page, which shows the step. Leaving half-way changes
+nothing. Every change records a security event, raises the credential version
+and ends sessions that fall short (:func:`hubweb.accounts.credentials_changed`),
+and emails the user.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import abort, current_app, session, url_for
-from flask_login import current_user, login_required
+from flask import abort, current_app, session
+from flask_login import login_required
 
 from .. import accounts, events, mail, passwords
 from ..auth.forms import CodeForm, EmptyForm, PhoneForm, ReauthForm
 from ..extensions import db, limiter
-from ..htmx import done, render
+from ..htmx import redirect_to
 from ..models import User
 from ..sessions import end_user_sessions
 from ..timeutil import utcnow
 from ..twostep import appcodes, smscodes
 from ..twostep import messages as msg
-from ..twostep.keys import group_secret
-from ..twostep.phone import PhoneError, format_international, mask_phone, parse_phone
-from ..twostep.qr import qr_image
+from ..twostep.models import SmsCode
+from ..twostep.phone import PhoneError, mask_phone, parse_phone
 from . import bp
-from .routes import PAGE, offer_sign_out, settings_context
+from . import flow as flowstate
+from .two_step_replies import (
+    ALLOWED,
+    DONE,
+    FLOWS,
+    finished,
+    here,
+    late_reply,
+    live,
+    overtaken,
+    reauth_again,
+    section,
+    show,
+    signed_in_user,
+)
 
-FRAGMENT = "settings/_two_step_body.html"
-#: flow -> the SMS code purpose it sends (None: it sends no SMS).
-FLOWS = {"sms": "setup", "phone": "change_phone", "disable": None, "app": None,
-         "app_disable": None}
-#: flow -> may it start, given the account's state?
-ALLOWED = {
-    "sms": lambda u: not u.sms_enabled,
-    "phone": lambda u: u.sms_enabled,
-    "disable": lambda u: u.sms_enabled,
-    "app": lambda u: u.sms_enabled,
-    "app_disable": lambda u: u.totp_enabled,
-}
 SMS_FLOWS = ("sms", "phone")
-REAUTH_SECONDS = 600  # a re-authentication is good for 10 minutes of one flow
 MAX_ACCOUNTS_PER_NUMBER = 5
+#: A refused resend within this many seconds of a sent code is a repeated
+#: click: it answers "We sent a new code" (the one just sent).
+RESEND_REPEAT_SECONDS = 10
 
 
-def _reply(panel: str | None = None, status: int = 200, **context):
-    return render(PAGE, FRAGMENT, status, **settings_context(panel=panel, **context))
-
-
-def _done(message: str):
-    """A flow finished: the section for htmx, else 303 to the settings page;
-    either says how many other sessions are signed in (offer_sign_out)."""
-    offer_sign_out("two-step")
-    return done(PAGE, FRAGMENT, message, url_for("settings.account"),
-                **settings_context(done=message))
-
-
-def _flow(flow: str) -> None:
-    """404 for an unknown flow; 409 when the flow does not fit the account's state."""
-    if flow not in FLOWS:
-        abort(404)
-    if not ALLOWED[flow](current_user):
-        abort(409)
-
-
-def _state(flow: str) -> dict | None:
-    """This flow's state if its re-authentication is recent enough."""
-    state = session.get("two_step")
-    if not state or state.get("flow") != flow:
-        return None
-    if time.time() - state.get("reauth_at", 0) > REAUTH_SECONDS:
-        return None
-    return state
+@bp.get("/two-step/cancel")
+@bp.get("/two-step/<flow>/<step>")
+@login_required
+def two_step_step_page(flow: str | None = None, step: str | None = None):
+    """A step's URL opened directly (bookmark, Back without JavaScript): the
+    settings page, which shows the step the flow is at."""
+    return redirect_to(here())
 
 
 @bp.post("/two-step/<flow>/start")
 @login_required
 def two_step_start(flow: str):
     """First panel of every flow: "Enter your current password"."""
-    _flow(flow)
-    session.pop("two_step", None)
-    return _reply("reauth", flow=flow, reauth_form=ReauthForm(formdata=None))
+    if flow not in FLOWS:
+        abort(404)
+    if not ALLOWED[flow](signed_in_user()):
+        return overtaken(flow)
+    return show(flowstate.begin(flow), "reauth")
 
 
 @bp.post("/two-step/<flow>/password")
@@ -106,200 +94,230 @@ def two_step_start(flow: str):
 @limiter.limit("10 per minute")
 def two_step_password(flow: str):
     """Check the current password, then show the flow's next panel."""
-    _flow(flow)
-    form = ReauthForm()
+    late = late_reply(flow)
+    if late is not None:
+        return late
+    state, form = live(flow) or flowstate.begin(flow), ReauthForm()
     if not form.validate_on_submit() or not passwords.verify_password(
-        current_user.password_hash, form.password.data
+        signed_in_user().password_hash, form.password.data
     ):
         if form.password.data:
             form.password.errors.append(msg.WRONG_PASSWORD)
-        return _reply("reauth", 422, flow=flow, reauth_form=form)
+        return show(state, "reauth", 422, form)
     if flow == "disable":
-        return _disable()
+        return _disable(state)
     if flow == "app_disable":
-        return _disable_app()
-    session["two_step"] = {"flow": flow, "reauth_at": time.time()}
+        return _disable_app(state)
+    now = time.time()
     if flow == "app":
-        return _secret_panel(CodeForm(formdata=None))
-    return _reply("phone", flow=flow, phone_form=PhoneForm(formdata=None))
+        appcodes.start_setup(signed_in_user())
+        return show(flowstate.move(state, "secret", reauth_at=now,
+                                   replacing=signed_in_user().totp_enabled), "secret")
+    keep_code = state["step"] == "code" and flowstate.reauthed(state)  # a second "Continue"
+    return show(flowstate.move(state, "code" if keep_code else "phone", reauth_at=now),
+                "code" if keep_code else "phone")
 
 
 @bp.post("/two-step/<flow>/phone")
 @login_required
 def two_step_phone(flow: str):
     """Read the number, check it may be used, and send a code to it."""
-    _flow(flow)
-    state, form = _state(flow), PhoneForm()
-    if state is None or flow not in SMS_FLOWS:
-        return _reauth_again(flow)
+    late = late_reply(flow)
+    if late is not None:
+        return late
+    state, form = live(flow), PhoneForm()
+    if not flowstate.reauthed(state) or flow not in SMS_FLOWS:
+        return reauth_again(flow)
     if not form.validate_on_submit():
-        return _reply("phone", 422, flow=flow, phone_form=form)
+        return show(state, "phone", 422, form)
     try:
         phone = parse_phone(form.phone.data, current_app.config["PHONE_DEFAULT_REGION"])
     except PhoneError as exc:
         form.phone.errors.append(str(exc))
-        return _reply("phone", 422, flow=flow, phone_form=form)
+        return show(state, "phone", 422, form)
+    if state["step"] == "code" and state.get("phone") == phone:
+        return show(state, "code")  # sent already (a second click): no new SMS
     problem = _phone_problem(phone)
     if problem:
         form.phone.errors.append(problem)
-        return _reply("phone", 422, flow=flow, phone_form=form)
-    result = smscodes.send_code(current_user, phone, FLOWS[flow])
-    if not result.ok:
+        return show(state, "phone", 422, form)
+    result = smscodes.send_code(signed_in_user(), phone, FLOWS[flow])
+    if not result.ok and not _code_sent_since(phone, FLOWS[flow], state["reauth_at"]):
         form.phone.errors.append(result.message)
-        return _reply("phone", smscodes.reply_status(result),
-                      flow=flow, phone_form=form)
-    session["two_step"] = {**state, "phone": phone}
-    return _code_panel(flow, phone, CodeForm(formdata=None))
+        return show(state, "phone", smscodes.reply_status(result), form)
+    return show(flowstate.move(state, "code", phone=phone), "code")
 
 
 def _phone_problem(phone: str) -> str | None:
     """Why ``phone`` cannot be this account's 2SV number, or ``None``."""
-    if current_user.sms_enabled and current_user.sms_phone == phone:
+    user = signed_in_user()
+    if user.sms_enabled and user.sms_phone == phone:
         return msg.PHONE_SAME
     others = db.session.scalar(
         sa.select(sa.func.count()).select_from(User)
         .where(User.sms_phone == phone, User.sms_enabled_at.is_not(None))
-        .where(User.id != current_user.id)
+        .where(User.id != user.id)
     )
     return msg.PHONE_IN_USE if others >= MAX_ACCOUNTS_PER_NUMBER else None
+
+
+def _code_sent_since(phone: str, purpose: str, since: float) -> bool:
+    """True when an unused, unexpired code went to ``phone`` for ``purpose`` at or
+    after Unix time ``since``: a parallel request of the same click sent it."""
+    now = utcnow()
+    sent_after = now - timedelta(seconds=max(0.0, time.time() - since) + 1)
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(SmsCode)
+        .where(SmsCode.user_id == signed_in_user().id, SmsCode.phone == phone,
+               SmsCode.purpose == purpose, SmsCode.used_at.is_(None),
+               SmsCode.expires_at > now, SmsCode.created_at >= sent_after)
+    ) > 0
 
 
 @bp.post("/two-step/<flow>/resend")
 @login_required
 def two_step_resend(flow: str):
     """Send a new code to the number being verified."""
-    _flow(flow)
-    state = _state(flow)
-    if state is None or "phone" not in state or not EmptyForm().validate_on_submit():
-        return _reauth_again(flow)
-    result = smscodes.send_code(current_user, state["phone"], FLOWS[flow])
-    return _code_panel(flow, state["phone"], CodeForm(formdata=None),
-                       status=smscodes.reply_status(result),
-                       notice=None if result.ok else result.message, resent=result.ok)
+    late = late_reply(flow)
+    if late is not None:
+        return late
+    state = live(flow)
+    if (not flowstate.reauthed(state) or "phone" not in state
+            or not EmptyForm().validate_on_submit()):
+        return reauth_again(flow)
+    result = smscodes.send_code(signed_in_user(), state["phone"], FLOWS[flow])
+    if not result.ok and _code_sent_since(state["phone"], FLOWS[flow],
+                                          time.time() - RESEND_REPEAT_SECONDS):
+        result = smscodes.Result()  # a second click: the code just sent is the new one
+    return show(state, "code", smscodes.reply_status(result),
+                notice=None if result.ok else result.message, resent=result.ok)
 
 
 @bp.post("/two-step/<flow>/code")
 @login_required
 def two_step_code(flow: str):
     """The right code turns SMS 2SV on, or switches the number."""
-    _flow(flow)
-    state, form = _state(flow), CodeForm()
+    late = late_reply(flow)
+    if late is not None:
+        return late
+    state, form = live(flow), CodeForm()
     if flow == "app":
         return _confirm_app(state, form)
-    if state is None or "phone" not in state:
-        return _reauth_again(flow)
+    if not flowstate.reauthed(state) or "phone" not in state:
+        return reauth_again(flow)
     phone = state["phone"]
+    if flowstate.TRUE_WHEN_DONE[flow](signed_in_user(), state):  # a parallel click finished it
+        return finished(state, DONE[flow](state))
     if not form.validate_on_submit():
-        return _code_panel(flow, phone, form, status=422)
+        return show(state, "code", 422, form)
     problem = _phone_problem(phone)
     if problem:  # another account took the last place for this number meanwhile
-        return _code_panel(flow, phone, form, status=409, notice=problem)
-    result = smscodes.check_code(current_user, phone, FLOWS[flow], form.code.data)
+        return show(state, "code", 409, form, notice=problem)
+    result = smscodes.check_code(signed_in_user(), phone, FLOWS[flow], form.code.data)
     if not result.ok:
+        if _settled(state):  # a parallel submission of the same code won
+            return finished(state, DONE[flow](state))
         form.code.errors.append(result.message)
-        return _code_panel(flow, phone, form, status=smscodes.reply_status(result))
-    user = current_user._get_current_object()
+        return show(state, "code", smscodes.reply_status(result), form)
+    user = signed_in_user()
     user.sms_phone, user.sms_enabled_at = phone, user.sms_enabled_at or utcnow()
+    kind = "sms_enabled" if flow == "sms" else "phone_changed"
     accounts.credentials_changed(user, keep_session=session.id)
-    events.record(user, "sms_enabled" if flow == "sms" else "phone_changed")
-    session.pop("two_step", None)
+    events.record(user, kind)
     subject = ("Two-step verification is on" if flow == "sms"
                else "Your phone number for two-step verification changed")
     mail.queue(user, subject, f"two_step_{flow}", phone=mask_phone(phone))
     db.session.commit()
-    return _done(msg.SMS_ENABLED if flow == "sms" else msg.PHONE_CHANGED)
+    return finished(state, DONE[flow](state), recorded=kind, sessions_changed=flow == "sms")
 
 
 @bp.post("/two-step/cancel")
 @login_required
 def two_step_cancel():
     """Leave a flow half-way: nothing changes."""
-    session.pop("two_step", None)
-    return _reply()
+    flowstate.end()
+    return section()
 
 
-def _disable():
-    """Turn 2SV off (both methods), end the other sessions, tell the user."""
-    user = current_user._get_current_object()
-    user.sms_phone = user.sms_enabled_at = None
+def _disable(state: dict):
+    """Turn 2SV off (both methods), end the other sessions, tell the user.
+
+    The first of two parallel submissions turns it off (a conditional UPDATE);
+    the other answers with the same outcome, recording and emailing nothing.
+    """
+    user = signed_in_user()
+    if not _claim(User.sms_enabled_at, sms_enabled_at=None, sms_phone=None):
+        return finished(state, msg.TWO_STEP_DISABLED)
     appcodes.disable(user)  # the app is only ever on top of SMS
     accounts.credentials_changed(user, keep_session=session.id)
     end_user_sessions(user.id, keep=session.id)
     events.record(user, "two_step_disabled")
-    session.pop("two_step", None)
     mail.queue(user, "Two-step verification was turned off", "two_step_disabled")
     db.session.commit()
-    return _done(msg.TWO_STEP_DISABLED)
+    return finished(state, msg.TWO_STEP_DISABLED, recorded="two_step_disabled",
+                    sessions_changed=True)
 
 
-def _disable_app():
-    """Turn the authenticator app off; SMS stays on."""
-    user = current_user._get_current_object()
+def _disable_app(state: dict):
+    """Turn the authenticator app off; SMS stays on (first submission only)."""
+    user = signed_in_user()
+    if not _claim(User.totp_enabled_at, totp_enabled_at=None):
+        return finished(state, msg.APP_DISABLED)
     appcodes.disable(user)
     accounts.credentials_changed(user, keep_session=session.id)
     events.record(user, "app_disabled")
-    session.pop("two_step", None)
     mail.queue(user, "Your authenticator app was turned off", "app_disabled")
     db.session.commit()
-    return _done(msg.APP_DISABLED)
+    return finished(state, msg.APP_DISABLED, recorded="app_disabled")
 
 
-def _secret_panel(form, status=200, **context):
-    """The secret key panel: the same pending key until it expires or is confirmed."""
-    return render(PAGE, FRAGMENT, status, **settings_context(**secret_context(form), **context))
+def _claim(column, **values) -> bool:
+    """Compare-and-set on the user's row: set ``values`` where ``column`` is set.
 
-
-def secret_context(form) -> dict:
-    """What the secret key panel shows: key (grouped and plain), QR code, URI."""
-    user = current_user._get_current_object()
-    secret = appcodes.start_setup(user)
-    uri = appcodes.uri_for(user, secret)
-    return {"panel": "secret", "flow": "app", "code_form": form, "secret": secret,
-            "secret_grouped": group_secret(secret), "uri": uri, "qr": qr_image(uri)}
-
-
-def resumed_panel() -> dict:
-    """On a reload of the settings page during "Get secret key", the same key panel.
-
-    :return: template context for the panel, or ``{}`` when no set-up is under way.
+    :return: True for the one request that changed the row.
     """
-    user = current_user._get_current_object()
-    if _state("app") is None or appcodes.pending_secret(user) is None:
-        return {}
-    return secret_context(CodeForm(formdata=None))
+    return db.session.execute(
+        sa.update(User).where(User.id == signed_in_user().id, column.is_not(None)).values(**values)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount == 1
 
 
 def _confirm_app(state, form):
     """A right code from the new key turns the app on (or moves it to that key)."""
-    if state is None:
-        return _reauth_again("app")
-    user = current_user._get_current_object()
+    if not flowstate.reauthed(state) or state["step"] != "secret":
+        return reauth_again("app")
+    user = signed_in_user()
     if appcodes.pending_secret(user) is None:
-        session.pop("two_step", None)
-        return _reply(notice=msg.APP_KEY_EXPIRED, status=409)
+        if _settled(state):
+            return finished(state, DONE["app"](state))
+        flowstate.end()
+        return section(409, notice=msg.APP_KEY_EXPIRED)
     if not form.validate_on_submit():
-        return _secret_panel(form, 422)
-    replacing = user.totp_enabled
+        return show(state, "secret", 422, form)
     result = appcodes.confirm_setup(user, form.code.data)
     if not result.ok:
+        if _settled(state):  # a parallel submission confirmed the key
+            return finished(state, DONE["app"](state))
         form.code.errors.append(result.message)
-        return _secret_panel(form, smscodes.reply_status(result))
+        return show(state, "secret", smscodes.reply_status(result), form)
+    replacing = state.get("replacing")
+    kind = "app_replaced" if replacing else "app_enabled"
     accounts.credentials_changed(user, keep_session=session.id)
-    events.record(user, "app_replaced" if replacing else "app_enabled")
-    session.pop("two_step", None)
+    events.record(user, kind)
     mail.queue(user, msg.APP_MOVED_SUBJECT if replacing else msg.APP_ENABLED_SUBJECT,
                "app_enabled", replacing=replacing)
     db.session.commit()
-    return _done(msg.APP_REPLACED if replacing else msg.APP_ENABLED)
+    return finished(state, DONE["app"](state), recorded=kind)
 
 
-def _code_panel(flow, phone, form, status=200, **context):
-    step = {"masked_phone": mask_phone(phone), "international": format_international(phone)}
-    return _reply("code", status, flow=flow, code_form=form, step=step, **context)
+def _settled(state: dict) -> bool:
+    """True when the account, read again, shows this flow finished (by a
+    parallel request of the same click) after its re-authentication."""
+    user = signed_in_user()
+    db.session.refresh(user)
+    if state["flow"] == "app":
+        enabled = user.totp_enabled_at
+        return enabled is not None and enabled.timestamp() >= state.get("reauth_at", 0) - 1
+    return flowstate.TRUE_WHEN_DONE[state["flow"]](user, state)
 
-
-def _reauth_again(flow: str):
-    session.pop("two_step", None)
-    form = ReauthForm(formdata=None)
-    return _reply("reauth", 409, flow=flow, reauth_form=form, notice=msg.REAUTH_EXPIRED)
 

@@ -1,0 +1,114 @@
+"""Where a Two-step verification flow stands, kept in the server session.
+
+One flow at a time, in ``session["two_step"]``::
+
+    {"flow": "sms", "step": "code", "started_at": 1733580000.0,
+     "reauth_at": 1733580010.0, "phone": "+447400123456"}
+
+``step`` is the panel to show: ``reauth`` (the password prompt), ``phone``,
+``code``, ``secret`` (the secret key panel), or ``done`` (the flow finished;
+``message`` then holds what is now true). The state is the single source of
+what the page shows, so a reload, Back or Forward (with or without
+JavaScript) shows the same step again (issue 11, rule 2), and a step
+submitted again after its flow finished (double click, two tabs, Back then
+resubmit) answers with the finished state instead of an error (rule 1).
+
+Without JavaScript every POST answers 303 to the settings page
+(post/redirect/get, RFC 9110 section 15.4.4); what that one reply must add
+to the step (field errors, a notice, the status) travels in
+``session["two_step_view"]`` and is shown once (:func:`stash`, :func:`take`).
+Session data lives in server-side rows (hubweb.sessions), never in the cookie.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import g, session
+
+#: A re-authentication is good for 10 minutes of one flow; a finished flow's
+#: record answers late submissions for as long.
+REAUTH_SECONDS = 600
+
+#: flow -> is its finished state still true of the account? (``state`` is the
+#: flow's record, holding the number it verified).
+TRUE_WHEN_DONE = {
+    "sms": lambda u, s: u.sms_enabled and u.sms_phone == s.get("phone"),
+    "phone": lambda u, s: u.sms_enabled and u.sms_phone == s.get("phone"),
+    "disable": lambda u, s: not u.sms_enabled,
+    "app": lambda u, s: u.totp_enabled,
+    "app_disable": lambda u, s: u.sms_enabled and not u.totp_enabled,
+}
+
+
+def begin(flow: str) -> dict:
+    """Start ``flow`` at its password prompt, replacing any other flow."""
+    session.pop("two_step_view", None)
+    state = session["two_step"] = {"flow": flow, "step": "reauth", "started_at": time.time()}
+    return state
+
+
+def current(flow: str | None = None) -> dict | None:
+    """The flow under way (``flow`` only, when given), or ``None`` when there is
+    none or its last re-authentication (or start) is over :data:`REAUTH_SECONDS` old."""
+    state = session.get("two_step")
+    if not state or (flow is not None and state.get("flow") != flow):
+        return None
+    since = state.get("reauth_at") or state.get("started_at") or state.get("at") or 0
+    if time.time() - since > REAUTH_SECONDS:
+        return None
+    return state
+
+
+def reauthed(state: dict | None) -> bool:
+    """True when the password was given for this flow within :data:`REAUTH_SECONDS`."""
+    return bool(state) and time.time() - state.get("reauth_at", 0) <= REAUTH_SECONDS
+
+
+def move(state: dict, step: str, **values) -> dict:
+    """Go on to ``step`` of the flow in ``state`` (``values`` are kept with it)."""
+    new = session["two_step"] = {**state, **values, "step": step}
+    return new
+
+
+def finish(state: dict, message: str) -> None:
+    """Record the flow as finished with ``message`` (what is now true)."""
+    session["two_step"] = {"flow": state["flow"], "step": "done", "at": time.time(),
+                           "message": message, "phone": state.get("phone")}
+
+
+def finished_truly(state: dict | None, user) -> bool:
+    """True when ``state`` is a finished flow whose outcome still holds for ``user``."""
+    return bool(state) and state.get("step") == "done" and TRUE_WHEN_DONE[state["flow"]](
+        user, state)
+
+
+def end() -> None:
+    """Forget the flow (Cancel, or a flow that can no longer go on)."""
+    session.pop("two_step", None)
+    session.pop("two_step_view", None)
+
+
+def stash(panel: str, status: int, form=None, *, notice: str | None = None,
+          resent: bool = False) -> None:
+    """Keep what the next GET of the settings page adds to ``panel``.
+
+    :param form: the submitted form; its errors are kept, and its typed
+        ``phone`` (the person's own input; never a password or a code).
+        The 429 wait noted in ``g.retry_after`` is kept too.
+    """
+    errors = {name: list(field.errors) for name, field in (form._fields.items() if form
+                                                            else ()) if field.errors}
+    typed = form.phone.data if form is not None and "phone" in form._fields else None
+    session["two_step_view"] = {"panel": panel, "status": status, "errors": errors,
+                                "phone": typed, "notice": notice, "resent": resent,
+                                "retry_after": g.get("retry_after")}
+
+
+def take() -> dict | None:
+    """The stashed additions of :func:`stash`, once; a 429's wait goes back to
+    ``g.retry_after`` for the ``Retry-After`` header (hubweb.errors)."""
+    view = session.pop("two_step_view", None)
+    if view and view.get("retry_after"):
+        g.retry_after = view["retry_after"]
+    return view
