@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from conftest import PASSWORD, csrf_token
 
 from hubweb.extensions import db
-from hubweb.models import SecurityEvent, User
+from hubweb.models import SecurityEvent, User, UserSession
 from hubweb.timeutil import utcnow
 from hubweb.twostep.models import SmsCode
 
@@ -147,11 +147,19 @@ def enable_sms(client, app, outbox, phone=PHONE_INPUT, *, htmx=True) -> str:
     return e164
 
 
-def set_sms(app, user_id, phone=PHONE) -> None:
-    """Turn SMS 2SV on directly in the database (a precondition, not the thing tested)."""
+def set_sms(app, user_id, phone=PHONE, *, behind_sessions_back=False) -> None:
+    """Turn SMS 2SV on directly in the database (a precondition, not the thing tested).
+
+    The account's signed-in sessions count as two-factor, as the session that
+    sets 2SV up does, so they stay signed in; ``behind_sessions_back=True``
+    leaves them as they were (password only), for the session-factor guard.
+    """
     with app.app_context():
         user = db.session.get(User, user_id)
         user.sms_phone, user.sms_enabled_at = phone, utcnow()
+        if not behind_sessions_back:
+            db.session.execute(sa.update(UserSession).where(UserSession.user_id == user_id)
+                               .where(UserSession.state == "signed_in").values(factors=2))
         db.session.commit()
 
 

@@ -306,7 +306,7 @@ def test_sms_set_up_resumes_at_the_code_after_a_reload(app, client, alice, token
     ("phone", True, "Enter your new mobile number"),
     ("disable", False, "makes your account less secure"),
     ("app", True, 'id="totp-secret"'),
-    ("app_disable", False, "Your authenticator app will stop working"),
+    ("app_disable", False, "Codes from the app will no longer be accepted"),
 ])
 def test_every_flow_resumes_after_a_reload(app, client, alice, token, outbox, clock, flow,
                                            after_password, shows):

@@ -158,7 +158,8 @@ def _reset_code_reply(step, form, status=200, **context):
     if is_htmx():
         return _reset_code_page(step, form, status, **context)
     step.stash(status, form.code.errors, notice=context.get("notice"),
-               resent=context.get("resent", False))
+               resent=context.get("resent", False),
+               held=getattr(context.get("send"), "held", False))
     return redirect_to(url_for("auth.reset_password", token=request.view_args["token"]))
 
 

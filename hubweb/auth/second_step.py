@@ -55,6 +55,8 @@ class SecondStep:
 
     def __init__(self, user: User, state: dict, purpose: str):
         self.user, self.state, self.purpose = user, state, purpose
+        #: a stashed reply (:meth:`take`) said a send limit held a code back
+        self.held_back = False
 
     @property
     def methods(self) -> list[str]:
@@ -104,7 +106,7 @@ class SecondStep:
         hold = smscodes.send_limit(self.user, self.user.sms_phone, self.purpose)
         if hold.ok:
             return None
-        asked = send is not None and send.held
+        asked = (send is not None and send.held) or self.held_back
         text = msg.SEND_AGAIN_IN if self.sms_sent and not asked else hold.wait_text
         return Countdown(hold.wait, text, msg.SEND_READY.format(button=self.send_label))
 
@@ -141,13 +143,15 @@ class SecondStep:
         return smscodes.check_code(self.user, self.user.sms_phone, self.purpose, text)
 
     def stash(self, status: int, errors=(), *, notice: str | None = None,
-              resent: bool = False) -> None:
+              resent: bool = False, held: bool = False) -> None:
         """Keep what the next GET of this step shows once: a plain POST answers
         303 to that GET (post/redirect/get; issue 11, rule 2), so a reload or
         Back never resends a form. ``errors`` are the code field's messages
-        (never the code typed); the 429 wait is kept for ``Retry-After``."""
+        (never the code typed); the 429 wait is kept for ``Retry-After``;
+        ``held`` says a send limit held this request's code back, so the GET
+        words the wait as that limit does."""
         self._set(view={"status": status, "errors": list(errors), "notice": notice,
-                        "resent": resent, "retry_after": g.get("retry_after")})
+                        "resent": resent, "held": held, "retry_after": g.get("retry_after")})
 
     def take(self) -> dict:
         """The stashed view of :meth:`stash`, once (``{}`` when none)."""
@@ -156,6 +160,7 @@ class SecondStep:
             session.modified = True
         if view.get("retry_after"):
             g.retry_after = view["retry_after"]
+        self.held_back = bool(view.get("held"))
         return view
 
     def _set(self, **values) -> None:

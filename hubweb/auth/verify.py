@@ -132,7 +132,8 @@ def _reply(step, form, status=200, **context):
     if is_htmx():
         return _render(step, form, status, **context)
     step.stash(status, form.code.errors, notice=context.get("notice"),
-               resent=context.get("resent", False))
+               resent=context.get("resent", False),
+               held=getattr(context.get("send"), "held", False))
     return redirect_to(url_for("auth.verify"))
 
 

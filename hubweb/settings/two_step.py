@@ -228,7 +228,7 @@ def two_step_code(flow: str):
                else "Your phone number for two-step verification changed")
     mail.queue(user, subject, f"two_step_{flow}", phone=mask_phone(phone))
     db.session.commit()
-    return finished(state, DONE[flow](state), recorded=kind, sessions_changed=flow == "sms")
+    return finished(state, DONE[flow](state), recorded=kind)
 
 
 @bp.post("/two-step/cancel")
