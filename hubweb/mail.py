@@ -193,8 +193,9 @@ def notify(user, subject: str, template: str, **context) -> bool:
 
 
 def _send_console(rendered: Rendered) -> None:
-    log.info("EMAIL (console backend) to %s: %s\n%s", rendered.to, rendered.subject,
-             rendered.text)
+    # The body holds links (tokens): it goes to the outbox only, never to the log.
+    log.info("EMAIL (console backend) to %s: %s; kept in the development outbox",
+             rendered.to, rendered.subject)
     outbox.record("email", rendered.to, rendered.text, subject=rendered.subject,
                   html=rendered.html)
 

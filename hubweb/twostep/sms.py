@@ -40,10 +40,12 @@ class SmsSender(Protocol):
 
 
 class ConsoleSms:
-    """Development backend: logs the message and records it in the development outbox.
+    """Development backend: records the message in the development outbox and logs
+    that it did.
 
-    This is the one place a code may appear in a log: it logs ``"SMS to <to>: <body>"`` at
-    INFO on the ``hubweb.sms.console`` logger, then calls ``record(to, body)``.
+    The log line (INFO, ``hubweb.sms.console``) names the masked number and the
+    outbox, never the text or the full number: codes and phone numbers stay out
+    of logs, even in development. The message itself goes to ``record(to, body)``.
 
     :param record: callable ``(to_e164, body) -> None``; the app stores into its outbox.
     :param logger: logger to use; defaults to ``logging.getLogger("hubweb.sms.console")``.
@@ -57,7 +59,9 @@ class ConsoleSms:
 
     def send(self, to_e164: str, body: str) -> None:
         """Log and record the message. Never raises :class:`SmsError`."""
-        self.logger.info("SMS to %s: %s", to_e164, body)
+        from .phone import mask_phone
+
+        self.logger.info("SMS to %s: kept in the development outbox", mask_phone(to_e164))
         self.record(to_e164, body)
 
 

@@ -145,14 +145,14 @@ def test_http_refuses_non_http_urls(url):
 # --- ConsoleSms --------------------------------------------------------------
 
 
-def test_console_logs_and_records(caplog):
+def test_console_records_and_logs_neither_code_nor_number(caplog):
     outbox = []
     caplog.set_level(logging.INFO, logger="hubweb.sms.console")
     ConsoleSms(lambda to, body: outbox.append((to, body))).send(TO, BODY)
     assert outbox == [(TO, BODY)]
     [record] = [r for r in caplog.records if r.name == "hubweb.sms.console"]
     assert record.levelno == logging.INFO
-    assert record.getMessage() == f"SMS to {TO}: {BODY}"
+    assert record.getMessage() == "SMS to +44 •••• ••••56: kept in the development outbox"
 
 
 # --- TwilioSms against the loopback server (client.api.base_url) -----------
