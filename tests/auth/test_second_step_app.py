@@ -1,4 +1,4 @@
-"""Issue 4, verification side: app codes at sign-in and in recovery, the window,
+"""Authenticator app codes, verification side: app codes at sign-in and in recovery, the window,
 the clock-drift hint, replay (also under parallel submission, on SQLite and
 PostgreSQL), the shared failure counter and the method selector.
 

@@ -1,4 +1,4 @@
-"""Issue 3: signing in and recovering a password with two-step verification by SMS."""
+"""The second step by SMS: signing in and recovering a password with SMS 2SV on."""
 
 from __future__ import annotations
 

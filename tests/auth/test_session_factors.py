@@ -1,4 +1,4 @@
-"""Issue 10, item 2: no session keeps access with fewer factors than the
+"""No session keeps access with fewer factors than the
 account requires.
 
 Each session records the factors its sign-in showed. Turning two-step

@@ -673,8 +673,9 @@ def test_reset_link_is_single_use(app, client, make_user, outbox):
     token = csrf_token(client, "/sign-in")
     replay = client.post(link, data={"new_password": "another strong passphrase here",
                                      "csrf_token": token})
-    # The form sent again after the reset finished goes where the person now is
-    # (issue 11, rule 1): signed out, at sign-in, told the password was changed.
+    # The form sent again after the reset finished goes where the person now is (a
+    # step done twice answers with what is now true): signed out, at sign-in, told
+    # the password was changed.
     assert replay.status_code == 303 and replay.headers["Location"] == "/sign-in"
     assert msg.RESET_DONE in text(client.get("/sign-in"))
     assert get_user(app, uid).password_hash == after_first

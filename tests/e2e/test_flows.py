@@ -1,4 +1,4 @@
-"""Issue 11 in Chromium: a double click, a reload, Back and Forward, what shows at once.
+"""Steps twice in Chromium: a double click, a reload, Back and Forward, what shows at once.
 
 - Rule 1: double-clicking "Confirm" (secret key panel, change of number)
   ends on what is true, never on a refusal.

@@ -149,7 +149,7 @@ def test_disable_two_step_verification(portal, js):
 
 
 def test_a_send_wait_counts_down_and_frees_send_code(portal, js):
-    """Issue 11 rule 4: another sign-in's code went out 55 s ago, so this second
+    """A held-back send waits calmly: another sign-in's code went out 55 s ago, so this second
     step may send in 5 s. It says so calmly (a status, not an error); with
     JavaScript the words count down, "Send code" is disabled and enabled at 0;
     without, the same words stay as plain text and the server enforces the wait."""

@@ -1,4 +1,4 @@
-"""Email addresses the mail path could reinterpret (issue 10, item 3).
+"""Email addresses the mail path could reinterpret are refused at every entry.
 
 Every place an address enters refuses encoded-word syntax (RFC 2047), control
 characters and what email-validator refuses; every address that is stored

@@ -1,4 +1,4 @@
-"""The mail queue and its sender (issue 10, item 5), against a real SMTP server.
+"""The mail queue and its sender: mail survives an SMTP outage, against a real SMTP server.
 
 The email is written with the change it reports, encrypted at rest, and sent
 after the commit with retries: an SMTP outage delays mail and loses none, a

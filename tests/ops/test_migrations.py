@@ -116,7 +116,7 @@ def test_the_comparison_would_see_a_forgotten_migration(tmp_path):
     assert {"add_column", "modify_type"} <= kinds, diff
 
 
-# --- data: issue 10's credential version and session factors ------------------------
+# --- data: the credential version and the session factors ---------------------------------
 
 def _before_0006(app) -> str:
     """The revision just before 0006_credential_version (whatever it is after merges)."""

@@ -1,4 +1,4 @@
-"""Issue 4, settings side: "Get secret key", the key panel, the pending key,
+"""The authenticator app, settings side: "Get secret key", the key panel, the pending key,
 confirming, turning the app off, the operator's reset and keys at rest.
 
 Sign-in, recovery and code verification are in test_two_step_app_signin.py.
@@ -72,7 +72,7 @@ def test_get_secret_key_is_disabled_until_sms_is_on(app, client, auth, make_user
                        ("/settings/two-step/app/password", {"password": PASSWORD}),
                        ("/settings/two-step/app/code", {"code": "123456"})]:
         for htmx in (True, False):
-            # Without JavaScript: 303 to the page, which says so (issue 11, rule 2).
+            # Without JavaScript: 303 to the page, which says so (post/redirect/get).
             assert settle(client, post(client, path, data, token=token,
                                        htmx=htmx)).status_code == 409
     user = user_row(app, uid)

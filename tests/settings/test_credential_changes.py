@@ -1,4 +1,4 @@
-"""Issue 10, item 1: no emailed link outlives a credential change.
+"""No emailed link outlives a credential change.
 
 Every change of the password (settings or reset) and of the two-step set-up
 (SMS on, off, a new number; the app on, off, a new key; the operator's

@@ -1,4 +1,4 @@
-"""Issue 11: steps done twice, reloads, what is shown, what changes at once.
+"""Steps done twice, reloads, what is shown, what changes at once.
 
 - Rule 1: a step sent again after it happened (double click, two tabs, Back
   then resubmit) answers with what is now true, never with an error.

@@ -1,4 +1,4 @@
-"""Issue 3: setting up two-step verification by SMS, changing the number, disabling.
+"""Setting up two-step verification by SMS, changing the number, disabling.
 
 Every flow runs through the real forms, as htmx requests (fragments of the
 ``#two-step-verification`` section) and as plain POSTs (whole pages).
@@ -84,7 +84,7 @@ def test_setup_with_htmx_swaps_fragments_and_turns_sms_on(app, client, signed_in
 
     r, body = step("phone", {"phone": PHONE_INPUT})
     assert r.status_code == 200
-    # The code step shows the number in full: what the person typed (issue 11, rule 7).
+    # The code step shows the number in full: what the person typed.
     assert SHOWN in body and MASKED not in body and ">Resend code</button>" in body
     assert 'name="code"' in body and f'action="{BASE}/sms/code"' in body
     [sms] = sms_list(outbox)
@@ -113,7 +113,7 @@ def test_setup_as_plain_posts_answers_whole_pages(app, client, signed_in, outbox
         ("password", {"password": PASSWORD}, ">Send code</button>"),
         ("phone", {"phone": PHONE_INPUT}, ">Resend code</button>"),
     ]:
-        # Post/redirect/get (issue 11, rule 2): the step is shown by a GET.
+        # Post/redirect/get: the step is shown by a GET.
         posted = post(client, f"{BASE}/sms/{path}", data, token=token)
         assert posted.status_code == 303
         assert posted.headers["Location"] == "/settings/account"
@@ -170,7 +170,7 @@ def test_leaving_half_way_changes_nothing(app, client, signed_in, outbox, clock,
     assert user_row(app, signed_in) == before
     assert event_kinds(app, signed_in) == events_before
     page = text(client.get("/settings/account"))
-    # Coming back, a flow left open resumes where it was (issue 11, rule 2).
+    # Coming back, a flow left open resumes where it was.
     resumed = {"password": 'name="phone"', "phone": SHOWN, "cancel": SMS_OFF}
     assert resumed[leave_after] in page
     assert emails(outbox, "Two-step verification is on") == []

@@ -1,4 +1,4 @@
-"""Helpers for the authenticator-app (TOTP) tests of issue 4.
+"""Helpers for the authenticator-app (TOTP) tests, and the tiny DOM and click() they share.
 
 They drive the real forms (CSRF token, htmx header or not), follow the buttons
 a person would click (the form around a button with a given label), and read
@@ -339,7 +339,7 @@ def email_subjects(outbox, to=EMAIL) -> list[str]:
     return [m.subject for m in outbox.messages("email", to)]
 
 
-# --- credential changes (issue 10) -------------------------------------------------
+# --- credential changes ------------------------------------------------------------
 
 NEW_PASSWORD = "granite lantern orbit meadow"
 #: The authenticator key that set_up() gives an account with the app on.

@@ -1,4 +1,4 @@
-"""Helpers shared by the tests of two-step verification by SMS (issue 3).
+"""Helpers shared by the tests of two-step verification by SMS.
 
 They drive the real forms (CSRF token, HTMX header or not) and read what a
 person would read: the development outbox and the pages. Time is frozen with
@@ -23,7 +23,7 @@ from tests.support.pages import HX, text  # noqa: F401 - shared
 PHONE = "+447400123456"
 PHONE_INPUT = "+44 7400 123456"
 MASKED = "+44 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u202256"
-SHOWN = "+44 7400 123456"  # in full on the code step: what the person typed (issue 11, rule 7)
+SHOWN = "+44 7400 123456"  # in full on the code step: what the person typed
 OTHER_PHONE = "+447400654321"
 OTHER_MASKED = "+44 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u202221"
 OTHER_SHOWN = "+44 7400 654321"
@@ -53,7 +53,7 @@ def post(client, path, data=None, *, token, htmx=False):
 def settle(client, response, expect="/settings/account"):
     """The page a browser ends on after a form: a plain POST answers
     post/redirect/get (303 to ``expect``, perhaps with a ``#fragment``; the
-    step, its errors or the flashed message shown there; issue 11, rule 2)."""
+    step, its errors or the flashed message shown there)."""
     if response.status_code == 303:
         location = response.headers["Location"]
         assert location.split("#")[0] == expect, location
@@ -98,7 +98,7 @@ def start_second_step(client, email=EMAIL):
 def same_step(client, response, path):
     """The page a browser shows after a refused step: without JavaScript the
     POST answers 303 to the step's own page, which shows the refusal once
-    (issue 11, rule 2). Other replies (htmx, or 303 elsewhere) are kept."""
+    (post/redirect/get). Other replies (htmx, or 303 elsewhere) are kept."""
     if response.status_code == 303 and response.headers["Location"] == path:
         return client.get(path)
     return response

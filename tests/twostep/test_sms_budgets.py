@@ -1,4 +1,4 @@
-"""Issue 11 rules 3 and 4: ordinary use never meets an SMS limit, abuse still does.
+"""SMS budgets: ordinary use never meets an SMS limit, abuse still does.
 
 The limits (hubweb.twostep.sendlimits): codes to the verified number and
 set-up/change-of-number claims have separate budgets; resends wait 60 s, 2 min,
@@ -58,7 +58,7 @@ def sign_out(client):
 
 
 def normal_session(client, outbox, clock, password: str, new_password: str) -> list[str]:
-    """Issue 11's normal first session, a step every :data:`STEP` seconds: set-up,
+    """A normal first session, a step every :data:`STEP` seconds: set-up,
     a sign-in, a sign-in choosing SMS, a password reset, a change of number.
 
     :return: the purpose of each SMS it caused, in order.

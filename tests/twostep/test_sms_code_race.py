@@ -1,4 +1,4 @@
-"""Issue 3: two parallel submissions of the same right code; exactly one succeeds.
+"""Two parallel submissions of the same right code; exactly one succeeds.
 
 On SQLite and on PostgreSQL, each with a database of its own built by the
 migrations, whatever ``HUBWEB_TEST_BACKEND`` says. Every race is run many
@@ -176,6 +176,6 @@ def test_a_session_ended_elsewhere_during_a_wrong_code_entry_is_no_500(app, make
     code = last_sms_code(outbox)
     r = post(client, "/sign-in/verify", {"code": f"{(int(code) + 1) % 10**6:06d}"},
              token=token)  # commits
-    # The refusal is answered (303 to the step's page, issue 11 rule 2), not a 500.
+    # The refusal is answered (303 to the step's page: post/redirect/get), not a 500.
     assert r.status_code == 303 and r.headers["Location"] == "/sign-in/verify"
     assert client.get("/sign-in/verify").headers["Location"] == "/sign-in"

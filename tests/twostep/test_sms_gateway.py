@@ -1,4 +1,4 @@
-"""Issue 3: the ``http`` SMS backend against a real HTTP server on loopback.
+"""The ``http`` SMS backend against a real HTTP server on loopback.
 
 A gateway error or a gateway that hangs past ``SMS_HTTP_TIMEOUT`` gives the
 person a clear "could not send" message, never a 500, and leaves the account

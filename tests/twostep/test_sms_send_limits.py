@@ -1,4 +1,4 @@
-"""Issue 3: the one-time codes sent by SMS, their send limits and the account throttle."""
+"""The one-time codes sent by SMS, their send limits and the account throttle."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def test_a_code_is_single_use(app, client, with_sms, outbox, clock):
     post(client, "/sign-out", token=csrf_token(client, "/"))
     clock.shift(30)
     # The code was entered right, so the next sign-in gets its own code at once
-    # (issue 11: no cooldown after a right code); the used one stays refused.
+    # (no cooldown after a right code); the used one stays refused.
     token = start_second_step(client)
     assert len(sms_list(outbox)) == 2
     if last_sms_code(outbox) != code:
@@ -280,7 +280,7 @@ IN_A_ROW = "Several codes were sent in a row. Wait {} before asking for another.
 
 
 def test_resends_wait_60_seconds_then_2_then_5_minutes(app, client, with_sms, outbox, clock):
-    """Issue 11: the resend cooldown grows; each refusal is a 429 whose
+    """The resend cooldown grows; each refusal is a 429 whose
     Retry-After is the wait its words state (RFC 6585 section 4)."""
     token = start_second_step(client)  # t=0, the 1st code
 

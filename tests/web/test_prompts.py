@@ -1,4 +1,4 @@
-"""Issue 11, as plain HTTP: prompts say what they are for and for which account
+"""Prompts and words, as plain HTTP: prompts say what they are for and for which account
 (rule 5), a refused whole page puts the first invalid field in focus (rule 6),
 the help for a lost phone fits its place (rule 8), and the words of "Layout and
 words" (the status said once, "moved to a new key", links in the outbox).
