@@ -2,7 +2,7 @@
 the clock-drift hint, replay (also under parallel submission, on SQLite and
 PostgreSQL), the shared failure counter and the method selector.
 
-Time is frozen mid-step (:class:`conftest.Clock`) and oathtool computes the
+Time is frozen mid-step (:class:`tests.support.clock.Clock`) and oathtool computes the
 codes for the frozen instant, so "one step off" is exact.
 """
 

@@ -35,8 +35,8 @@ from tests.support.sms import (
 NEW_PASSWORD = "tangerine lighthouse ceremony velvet"
 
 #: What a half-signed-in session may reach: the second step (code, "Resend code",
-#: and the method switch of the authenticator-app issue), sign-out, static files and
-#: the development outbox.
+#: and the switch to the authenticator app), sign-out, static files and the
+#: development outbox.
 PENDING_ALLOWED = {"auth.verify", "auth.verify_resend", "auth.verify_method", "auth.sign_out",
                    "static", "outbox.index"}
 DUMMY = {"token": "dummy-token-value", "sid": "dummy-session", "flow": "sms", "step": "code",

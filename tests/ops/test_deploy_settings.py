@@ -2,7 +2,7 @@
 
 No server is needed: engines connect lazily, and a Redis URL on a closed port
 is a Redis that is down. The same faults against real gunicorn servers are in
-tests/test_faults.py.
+tests/ops/test_faults.py.
 """
 
 from __future__ import annotations

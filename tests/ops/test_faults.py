@@ -24,8 +24,8 @@ Two ways to take PostgreSQL away, the same checks for both:
 limits hold per process, in memory. ``closed``: the limited endpoints answer
 503 with a clear message, the rest of the portal works.
 
-**SMS gateway and SMTP server hanging.** tests/test_two_step_sms_gateway.py and
-tests/test_mail.py check one request at a time with Flask's test client; here
+**SMS gateway and SMTP server hanging.** tests/twostep/test_sms_gateway.py and
+tests/ops/test_mail.py check one request at a time with Flask's test client; here
 more requests than a worker has threads hit a real server at once. An SMS
 still ends within the timeout (plus the wait for a thread), with a clear
 message and nothing changed; email is queued (hubweb.mailqueue), so

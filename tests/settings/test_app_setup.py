@@ -1,7 +1,7 @@
 """The authenticator app, settings side: "Get secret key", the key panel, the pending key,
 confirming, turning the app off, the operator's reset and keys at rest.
 
-Sign-in, recovery and code verification are in test_two_step_app_signin.py.
+Sign-in, recovery and code verification are in tests/auth/test_second_step_app.py.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from tests.support.database import base_config
 
 NEEDS_SMS = "Set up two-step verification by SMS first"
 APP_ON = "Your authenticator app is on."
-TEST_KEY = "k2pGmHc1bq2Vb0Ij2d3LhS2Jbm0bXy6Vq8n2d3tqPaE="  # conftest's ENCRYPTION_KEYS
+TEST_KEY = "k2pGmHc1bq2Vb0Ij2d3LhS2Jbm0bXy6Vq8n2d3tqPaE="  # base_config's ENCRYPTION_KEYS
 OLD_KEY = "nTqN6v0yJ1z8mJdJZbJ0m4vVx3yJ9Q2rY7H1s0Lw1cU="
 NEW_KEY = "Zt6kP3s0mQeV9yX1cB7nR2wL5aH8jD4fG0uI6oK3pE8="
 

@@ -300,7 +300,7 @@ def test_resends_wait_60_seconds_then_2_then_5_minutes(app, client, with_sms, ou
         clock.shift(1)
         assert resend().status_code == 200
     # Sent at 0:00, 1:00, 3:00 and 8:00, within the 10 minutes of a half sign-in;
-    # later waits stay 5 minutes (test_two_step_sms_budgets).
+    # later waits stay 5 minutes (test_sms_budgets).
     first = code_rows(app, with_sms)[0]["created_at"]
     assert [(r["created_at"] - first).total_seconds() for r in code_rows(app, with_sms)] == [
         0, 60, 180, 480]

@@ -387,7 +387,7 @@ def discover(portal: Portal) -> list[Form]:
                     found[form.key] = form
     forms = list(found.values())
     actions = {TOKEN_RE.sub("<id>", f.action) for f in forms}
-    # The discovery itself must see the forms this issue built.
+    # The discovery itself must see the forms of sign-up, sign-in and recovery.
     for expected in ("/register", "/sign-in", "/forgot-password", "/sign-out",
                      "/confirm-email/<id>", "/reset-password/<id>"):
         assert expected in actions, f"no form posting to {expected} found: {sorted(actions)}"
