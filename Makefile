@@ -27,7 +27,7 @@ run: $(STAMP)
 		$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 ## test: lint, then the whole test suite twice: on SQLite, then on PostgreSQL and
-## Redis (127.0.0.1:5432 and :6379, see tests/conftest.py; `.ci/run` starts them).
+## Redis (127.0.0.1:5432 and :6379, see tests/support/database.py; `.ci/run` starts them).
 ## Tests marked `postgres` need PostgreSQL whatever the backend, so they run in the
 ## second pass only. Two xdist workers; --dist loadfile keeps each file's
 ## module-scoped servers on one worker. PYTEST_XDIST= runs in one process.
@@ -93,4 +93,4 @@ load: $(STAMP)
 ## server down or hanging; then two servers sharing one PostgreSQL and Redis.
 faults: $(STAMP)
 	bash bench/services.sh
-	$(BIN)/python -m pytest -v tests/test_faults.py tests/test_scale_out.py
+	$(BIN)/python -m pytest -v tests/ops/test_faults.py tests/ops/test_scale_out.py

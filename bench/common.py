@@ -1,9 +1,9 @@
 """What the benchmarks and the load test share: services, servers, statistics, output.
 
-Servers are started by :class:`BenchServer`, the tests' ``live_servers.Server``
-(tests/live_servers.py) made able to serve another WSGI target (the bare
+Servers are started by :class:`BenchServer`, the tests' ``Server``
+(tests/support/servers.py) made able to serve another WSGI target (the bare
 "hello" app), take extra gunicorn arguments and report its worker processes.
-Databases are made and dropped with ``tests/conftest.py``'s helpers. These
+Databases are made and dropped with tests/support/database.py's helpers. These
 are benchmarks, not tests: nothing here is collected by pytest.
 """
 
@@ -22,13 +22,17 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# The tests' helpers, imported the way the tests import them (tests/ on the path).
-for _path in (str(ROOT), str(ROOT / "tests")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+# The tests' helpers, imported the way the tests import them (the repository on the path).
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-from conftest import PASSWORD, PG_ADMIN_URL, create_pg_database, drop_pg_database  # noqa: E402
-from live_servers import (  # noqa: E402
+from tests.support.accounts import PASSWORD  # noqa: E402
+from tests.support.database import (  # noqa: E402
+    PG_ADMIN_URL,
+    create_pg_database,
+    drop_pg_database,
+)
+from tests.support.servers import (  # noqa: E402
     ENCRYPTION_KEYS,
     SECRET_KEY,
     Server,

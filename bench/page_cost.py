@@ -110,7 +110,7 @@ def _python_load(url: str, seconds: float, connections: int, headers: dict) -> f
 
 
 def _signed_in_cookie(server: BenchServer, gateway: SmsGateway, address: str, number: str):
-    from live_servers import Browser
+    from tests.support.servers import Browser
 
     browser = Browser()
     browser.get(server, "/sign-in")

@@ -1,1 +1,1 @@
-"""Real-browser tests (issue 5): Chromium via Playwright against a live hubweb."""
+"""Real-browser tests: Chromium via Playwright against a live hubweb."""

@@ -41,11 +41,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, _fresh_database
 from werkzeug.serving import make_server
 
 from hubweb import create_app
 from hubweb.extensions import db
+from tests.support.accounts import PASSWORD
+from tests.support.database import fresh_database
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -103,7 +104,7 @@ def live_app(live_server, tmp_path, migrated_db):
     would otherwise switch the limits back on under the live server.
     """
     origin, slot = live_server
-    config = _fresh_database(tmp_path, migrated_db)
+    config = fresh_database(tmp_path, migrated_db)
     config.update(BASE_URL=origin, MAIL_BACKEND="console", SMS_BACKEND="console",
                   RATELIMIT_ENABLED=False)
     app = slot["app"] = create_app(config)

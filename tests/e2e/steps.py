@@ -117,7 +117,7 @@ def set_up_sms(portal: Portal, page: Page, acct: Account, *, wrong_code=False,
     section.get_by_role("button", name="Send code").click()
     code = section.get_by_label("Verification code")
     expect(code).to_be_focused()
-    # The number in full: what the person just typed (issue 11, rule 7).
+    # The number in full: what the person just typed.
     expect(section).to_contain_text(f"to {acct.phone_input}.")
     expect(section.get_by_role("button", name="Resend code")).to_be_visible()
     for attr, value in (("type", "text"), ("inputmode", "numeric"),

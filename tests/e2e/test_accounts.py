@@ -145,10 +145,9 @@ def test_htmx_form_with_a_stale_token_reloads_and_says_why(portal):
 def test_a_very_long_email_address_does_not_widen_the_page(portal):
     """A 249-character address (email-validator allows up to 254) wraps instead of
     pushing the page wider than a phone's 390 px."""
-    from conftest import PASSWORD
-
     from hubweb import accounts
     from hubweb.extensions import db
+    from tests.support.accounts import PASSWORD
 
     from .conftest import PHONE, Account
 

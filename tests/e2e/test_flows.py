@@ -1,4 +1,4 @@
-"""Issue 11 in Chromium: a double click, a reload, Back and Forward, what shows at once.
+"""Steps twice in Chromium: a double click, a reload, Back and Forward, what shows at once.
 
 - Rule 1: double-clicking "Confirm" (secret key panel, change of number)
   ends on what is true, never on a refusal.
@@ -8,7 +8,7 @@
 - Rule 9: "Recent security activity" and the sessions list change in the
   same htmx reply as the change, without a reload.
 
-The server side of the same rules is tests/test_flows_twice_and_reloaded.py.
+The server side of the same rules is tests/settings/test_flows_twice_and_reloaded.py.
 """
 
 from __future__ import annotations

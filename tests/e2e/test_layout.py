@@ -1,4 +1,4 @@
-"""Issue 11 in Chromium: focus after a refused form (rule 6), the tables and the
+"""Layout in Chromium: focus after a refused form (rule 6), the tables and the
 header on a 390 px phone, and the account menu as a disclosure."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 10 in Chromium: turning two-step verification on signs the other
+"""Other sessions in Chromium: turning two-step verification on signs the other
 browser out and says why; the done panel counts the other sessions and signs
 them out right there."""
 

@@ -6,7 +6,6 @@ import struct
 import zlib
 
 import pytest
-from app_helpers import decode_qr, decode_qr_png, pbm_of_png, png_of
 from cryptography.fernet import Fernet
 
 from hubweb.twostep.keys import (
@@ -18,6 +17,7 @@ from hubweb.twostep.keys import (
     parse_otpauth_uri,
 )
 from hubweb.twostep.qr import BORDER, MODULE_PX, qr_image, qr_png
+from tests.support.authenticator import decode_qr, decode_qr_png, pbm_of_png, png_of
 
 ISSUER = "Business Hub"
 AWKWARD_ACCOUNTS = [

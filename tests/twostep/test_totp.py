@@ -4,10 +4,10 @@ import base64
 import subprocess
 
 import pytest
-from conftest import require_tools
 
 from hubweb.twostep.keys import new_secret
 from hubweb.twostep.totp import TotpCheck, code_at_step, time_step, verify
+from tests.support.tools import require_tools
 
 RFC_SECRET = base64.b32encode(b"12345678901234567890").decode("ascii")
 

@@ -1,0 +1,1 @@
+"""hubweb's tests, by rule area (see tests/README.md)."""

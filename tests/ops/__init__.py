@@ -1,0 +1,2 @@
+"""Operating the portal: CLI, configuration, deployment, faults, scale-out, migrations,
+server bodies, logs and mail."""

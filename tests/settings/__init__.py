@@ -1,0 +1,1 @@
+"""The account settings: the page, its flows (SMS, app, disable), credential changes."""

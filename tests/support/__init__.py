@@ -1,0 +1,1 @@
+"""Helpers the tests share, one definition each; fixtures stay in tests/conftest.py."""

@@ -1,0 +1,1 @@
+"""The web layer: htmx, headers, cookies, CSRF, error pages, bad input, prompts."""
