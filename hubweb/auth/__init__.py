@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from . import recovery, routes, verify  # noqa: E402,F401
+from . import half_signed_in, recovery, routes, verify  # noqa: E402,F401
