@@ -19,7 +19,7 @@ from .. import errors
 from ..htmx import redirect_to
 from ..models import User
 from ..sessions import PENDING, SIGNED_IN
-from . import bp
+from .blueprint import bp
 
 #: The second step's own endpoints (code, "Resend code", method switch).
 STEP_ENDPOINTS = frozenset({"auth.verify", "auth.verify_resend", "auth.verify_method"})

@@ -21,8 +21,9 @@ from ..htmx import redirect_to
 from ..models import SecurityEvent
 from ..sessions import end_user_sessions
 from ..timeutil import utcnow
-from . import bp, flows
+from . import flows
 from . import messages as msg
+from .blueprint import bp
 from .forms import ForgotPasswordForm, NewPasswordForm
 from .routes import external_url, form_page, ip_limit
 from .second_step import SecondStep
@@ -177,19 +178,22 @@ def reset_password_step_page(token: str):
 @bp.post("/reset-password/<token>/resend")
 def reset_password_resend(token: str):
     """Send a new recovery code by SMS (the send limits apply)."""
-    step = _reset_second_step(token)
-    if step is None:
-        return redirect_to(url_for("auth.reset_password", token=token))
-    return RECOVERY.resend(step)
+    return _in_reset_step(token, RECOVERY.resend)
 
 
 @bp.post("/reset-password/<token>/method")
 def reset_password_method(token: str):
     """Switch method in recovery: "Use SMS" / "Use authenticator app"."""
+    return _in_reset_step(token, RECOVERY.choose)
+
+
+def _in_reset_step(token: str, handler):
+    """``handler(step)`` in this browser's recovery second step; without one
+    (another browser, a finished step, 2SV off), the reset page."""
     step = _reset_second_step(token)
     if step is None:
         return redirect_to(url_for("auth.reset_password", token=token))
-    return RECOVERY.choose(step)
+    return handler(step)
 
 
 def _link_problem(problem: str):

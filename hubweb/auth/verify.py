@@ -14,7 +14,8 @@ from flask import redirect, session, url_for
 from ..extensions import limiter
 from ..htmx import redirect_to
 from ..sessions import PENDING, SIGNED_IN
-from . import bp, flows, half_signed_in
+from . import flows, half_signed_in
+from .blueprint import bp
 from .second_step_views import Place
 
 SIGN_IN = Place(

@@ -25,6 +25,7 @@ from ..models import User
 from ..timeutil import utcnow
 from . import throttle, totp
 from .codes import normalize_code
+from .factorbase import FactorBase
 from .keyring import keybox  # re-exported: appcodes.keybox
 from .keys import new_secret, otpauth_uri
 from .result import Problem, Result
@@ -156,35 +157,20 @@ def rotate_all() -> int:
     return count
 
 
-class AppFactor:
+class AppFactor(FactorBase):
     """An authenticator app (TOTP) as a second factor
-    (:class:`hubweb.twostep.factors.Factor`); only ever on top of SMS."""
-
-    key = "app"
-    name = "authenticator app"
-    switch_label = "Use authenticator app"
-    template = "twostep/_app_input.html"
-    numeric = True
-    sends = False
-    requires_base = True
+    (:class:`hubweb.twostep.factors.Factor`); only ever on top of SMS. It
+    sends nothing: the app shows its codes by itself."""
 
     def is_on(self, user: User) -> bool:
         return user.totp_enabled
 
-    def begin(self, user: User, purpose: str) -> Result:
-        return Result()  # the app shows its codes by itself
-
-    def hold(self, user: User, purpose: str) -> Result:
-        return Result()
-
     def verify(self, user: User, answer: str | None, purpose: str) -> Result:
         return check_code(user, answer)
-
-    def destination(self, user: User) -> str:
-        return ""
 
     def disable(self, user: User) -> None:
         disable(user)
 
 
-FACTOR = AppFactor()
+FACTOR = AppFactor(key="app", name="authenticator app", switch_label="Use authenticator app",
+                   template="twostep/_app_input.html")

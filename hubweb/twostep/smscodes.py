@@ -26,8 +26,10 @@ from .. import outbox
 from ..extensions import db
 from ..models import User
 from ..timeutil import utcnow
+from . import messages as msg
 from . import sendlimits, throttle
 from .codes import codes_match, generate_code, hash_code, normalize_code
+from .factorbase import FactorBase
 from .models import SmsCode
 from .phone import mask_phone
 from .result import Problem, Result  # re-exported: smscodes.Problem, smscodes.Result
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 PURPOSES = ("setup", "sign_in", "recovery", "change_phone")
 LIFETIME = 300  # seconds
 MAX_ATTEMPTS = 5
+#: How many accounts one number may serve (:func:`number_problem`).
+MAX_ACCOUNTS_PER_NUMBER = 5
 
 
 _HOLD_PROBLEM = {
@@ -179,17 +183,30 @@ def check_code(user: User, phone: str, purpose: str, text: str | None) -> Result
     return failed(user, Problem.TOO_MANY if attempts >= MAX_ATTEMPTS else Problem.WRONG)
 
 
-class SmsFactor:
+def number_problem(user: User, phone: str) -> str | None:
+    """Why ``phone`` (E.164) cannot become ``user``'s number, or ``None``.
+
+    The same number as now, or a number that already serves
+    :data:`MAX_ACCOUNTS_PER_NUMBER` (5) other accounts with SMS on (a shared
+    office phone is fine; one number for many accounts is a pumping pattern).
+    """
+    if user.sms_enabled and user.sms_phone == phone:
+        return msg.PHONE_SAME
+    serving = sa.select(sa.func.count()).select_from(User).where(
+        User.sms_phone == phone, User.sms_enabled_at.is_not(None), User.id != user.id)
+    return msg.PHONE_IN_USE if db.session.scalar(serving) >= MAX_ACCOUNTS_PER_NUMBER else None
+
+
+def enable(user: User, phone: str) -> None:
+    """Make ``phone`` (E.164, proved by a code) ``user``'s number: SMS on, or a
+    new number (the time it was turned on stays). The caller records,
+    emails and commits (:func:`hubweb.accounts.credentials_changed` first)."""
+    user.sms_phone, user.sms_enabled_at = phone, user.sms_enabled_at or utcnow()
+
+
+class SmsFactor(FactorBase):
     """SMS as a second factor (:class:`hubweb.twostep.factors.Factor`): the base
     factor; a code to the account's number for each step."""
-
-    key = "sms"
-    name = "SMS"
-    switch_label = "Use SMS"
-    template = "twostep/_sms_input.html"
-    numeric = True
-    sends = True
-    requires_base = False
 
     def is_on(self, user: User) -> bool:
         return user.sms_enabled
@@ -210,4 +227,5 @@ class SmsFactor:
         user.sms_phone = user.sms_enabled_at = None
 
 
-FACTOR = SmsFactor()
+FACTOR = SmsFactor(key="sms", name="SMS", switch_label="Use SMS",
+                   template="twostep/_sms_input.html", sends=True, requires_base=False)
