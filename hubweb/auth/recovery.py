@@ -93,7 +93,7 @@ def reset_password(token: str):
     user = found.user
     step = next(s for s in flows.reset_steps(user) if s not in state["done"])
     if step == "second_factor":
-        return RECOVERY.code(RECOVERY.step(user, state))
+        return RECOVERY.code(_second_step(user, state))
     if request.method == "POST" and "new_password" not in request.form:
         return _no_referrer(redirect_to(request.path))  # the code step sent again: done
     form = NewPasswordForm()
@@ -120,9 +120,15 @@ def reset_password(token: str):
     return redirect_to(url_for("auth.sign_in"))
 
 
+def _second_step(user, state: dict) -> SecondStep:
+    """The second step of the reset whose steps are ``state``; it keeps its own
+    state in ``state["second_step"]``, apart from the list of steps done."""
+    return RECOVERY.step(user, state.setdefault("second_step", {}))
+
+
 def _code_done(step: SecondStep):
     """The right code in recovery: the step is done; on to the new password."""
-    step.state["done"].append("second_factor")
+    session["reset"]["done"].append("second_factor")
     session.modified = True
     db.session.commit()
     return redirect_to(request.path)
@@ -165,7 +171,7 @@ def _reset_second_step(token: str) -> SecondStep | None:
         return None
     if not found.user.two_step_enabled:
         return None
-    return RECOVERY.step(found.user, state)
+    return _second_step(found.user, state)
 
 
 @bp.get("/reset-password/<token>/resend")
