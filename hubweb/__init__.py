@@ -9,7 +9,7 @@ from flask import Flask, g, make_response, session
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, errors, headers, htmx, logredact, sessions
+from . import config, errors, headers, htmx, logredact, replies, sessions
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .sessions import SIGNED_IN, ServerSessionInterface
 
@@ -70,6 +70,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     mailsender.init_app(app)
     htmx.init_app(app)
     headers.init_app(app)
+    replies.init_app(app)
     errors.init_app(app)
 
     from .twostep.phone import mask_phone

@@ -50,13 +50,30 @@ def find_by_email(text: str) -> User | None:
     return db.session.scalar(sa.select(User).where(User.email_key == key))
 
 
+def check_registration(email: str, password: str) -> tuple[str, str]:
+    """Check a registration's address and password, and hash the password, once.
+
+    The password rule is checked first for any address, so a taken email
+    cannot be told apart by a weak password being refused only for new ones.
+
+    :return: ``(normalised email, password hash)``.
+    :raises AccountError: a refused address, or a weak password
+        (``field="password"``, the message lists the policy's problems).
+    """
+    normalized = normalize_email(email)
+    check = passwords.check_policy(password, normalized)
+    if not check.ok:
+        raise AccountError(" ".join(check.problems), field="password")
+    return normalized, passwords.hash_password(password)
+
+
 def create_user(email: str, password: str, *, confirmed: bool,
                 password_hash: str | None = None) -> User:
     """Create an account after checking the address and the password policy.
 
-    :param password_hash: the hash of ``password`` when the caller made it already,
-        after checking the policy itself (the register view does both before it
-        knows whether the address is taken, so both cases take as long).
+    :param password_hash: the hash of ``password`` when the caller made it already
+        with :func:`check_registration` (which checked the policy), so
+        registration hashes once.
 
     :raises AccountError: invalid address, address taken, or weak password
         (the message lists the policy's problems). The caller commits.

@@ -53,7 +53,7 @@ def reset_2sv(email: str) -> None:
     records a security event and emails the user.
     """
     from . import events, mail
-    from .twostep import appcodes
+    from .twostep import factors
 
     try:
         accounts.normalize_email(email)
@@ -64,8 +64,7 @@ def reset_2sv(email: str) -> None:
         raise click.ClickException(f"No account for {email}.")
     if not user.two_step_enabled:
         raise click.ClickException(f"Two-step verification is already off for {user.email}.")
-    user.sms_phone = user.sms_enabled_at = None
-    appcodes.disable(user)
+    factors.disable(user, factors.base())  # every factor goes with the base one
     accounts.credentials_changed(user)
     sessions.end_user_sessions(user.id)
     with current_app.test_request_context(headers={"User-Agent": "flask users reset-2sv"}):

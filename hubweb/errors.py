@@ -121,16 +121,25 @@ def _limit_retry_after(exc: RateLimitExceeded) -> int:
     return window
 
 
+#: Replies to try, in order, before refusing a POST for its CSRF token: each
+#: returns a reply for a form it knows was sent after its state moved on, or
+#: ``None`` (:func:`on_csrf_failure`).
+CSRF_FALLBACKS: list = []
+
+
+def on_csrf_failure(fallback):
+    """Register ``fallback`` (see :data:`CSRF_FALLBACKS`); a decorator.
+
+    The higher layers (``hubweb.auth``) register here, so this module never
+    imports them.
+    """
+    if fallback not in CSRF_FALLBACKS:
+        CSRF_FALLBACKS.append(fallback)
+    return fallback
+
+
 def init_app(app) -> None:
     """Register the handlers and the checks of what a request may carry."""
-
-    @app.after_request
-    def _retry_after(response):
-        # A throttle's 429 (hubweb.twostep.smscodes.reply_status noted the wait).
-        wait = g.get("retry_after")
-        if response.status_code == 429 and wait and "Retry-After" not in response.headers:
-            response.headers["Retry-After"] = str(wait)
-        return response
 
     @app.before_request
     def _refuse_bad_input():
@@ -153,11 +162,10 @@ def init_app(app) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(exc):
-        from .auth.verify import left_second_step
-
-        left = left_second_step()  # a second step sent again after it finished
-        if left is not None:
-            return left
+        for fallback in CSRF_FALLBACKS:  # e.g. a second step sent again after it finished
+            reply = fallback()
+            if reply is not None:
+                return reply
         if is_htmx():
             # Still a 400 (a refusal, in logs too); htmx 4 follows HX-Refresh
             # on error statuses as well, and the reloaded page shows why.

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
 from .timeutil import UTCDateTime, utcnow
+from .twostep.keyring import keybox
 from .twostep.keys import KeyBox, KeyBoxError
 
 #: Seconds before the first retry; doubled after each failure up to BACKOFF_MAX.
@@ -75,8 +76,6 @@ class Claim:
 
 
 def _box() -> KeyBox:
-    from .twostep.appcodes import keybox
-
     return keybox()
 
 

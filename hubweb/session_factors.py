@@ -25,9 +25,10 @@ import json
 
 import sqlalchemy as sa
 
+from . import session_states as msg
 from .extensions import db
 from .models import User, UserSession
-from .sessions import ENDED, PENDING, SIGNED_IN, session_data
+from .session_states import ENDED, PENDING, SIGNED_IN, session_data
 
 #: The data key of a session ended because the account requires more factors.
 FACTORS = "required_factors"
@@ -41,8 +42,6 @@ def why_short(record: UserSession, user: User) -> str | None:
     its data), when signed in with fewer factors than the account requires
     now, or when half signed in to an account whose second step is gone.
     """
-    from .auth import messages as msg
-
     if record.state == ENDED:
         more_factors = FACTORS in session_data(record)
         return msg.SIGN_IN_AGAIN_TWO_STEP if more_factors else msg.SIGN_IN_AGAIN_CHANGED

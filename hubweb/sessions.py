@@ -43,9 +43,18 @@ from werkzeug.datastructures import CallbackDict
 
 from .extensions import client_ip, db
 from .models import User, UserSession
+from .session_factors import why_short
+from .session_states import (  # noqa: F401 - the states are re-exported from here
+    ANONYMOUS,
+    ENDED,
+    PENDING,
+    SESSION_EXPIRED,
+    SIGN_IN_EXPIRED,
+    SIGNED_IN,
+    session_data,
+)
 from .timeutil import utcnow
 
-ANONYMOUS, PENDING, SIGNED_IN, ENDED = "anonymous", "pending", "signed_in", "ended"
 #: The keys an anonymous session may keep in a signed cookie instead of a row.
 COOKIE_KEYS = frozenset({"csrf_token", "_flashes", "next"})
 #: The longest signed cookie value sent; browsers keep at least 4,096 bytes a
@@ -235,22 +244,12 @@ def _why_ended(app, record: UserSession, user: User | None) -> str | None:
     ("" when there is nothing to say), or ``None`` while it may go on: past a
     lifetime, or short of what the account requires
     (:func:`hubweb.session_factors.why_short`)."""
-    from .auth import messages as msg
-    from .session_factors import why_short
+
 
     if _expired(app, record):
-        return {SIGNED_IN: msg.SESSION_EXPIRED, PENDING: msg.SIGN_IN_EXPIRED}.get(
+        return {SIGNED_IN: SESSION_EXPIRED, PENDING: SIGN_IN_EXPIRED}.get(
             record.state, "")
     return why_short(record, user) if user is not None else None
-
-
-def session_data(record: UserSession) -> dict:
-    """The data of a session row (``{}`` when it does not decode to a dict)."""
-    try:
-        data = json.loads(record.data)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _ended(record: UserSession, why: str) -> ServerSession:

@@ -1,7 +1,4 @@
 """Sign-up, sign-in, the second step, sign-out, email confirmation and recovery."""
 
-from flask import Blueprint
-
-bp = Blueprint("auth", __name__)
-
-from . import recovery, routes, verify  # noqa: E402,F401
+from . import half_signed_in, recovery, routes, verify  # noqa: F401 - register the views
+from .blueprint import bp  # noqa: F401 - registered by hubweb.create_app

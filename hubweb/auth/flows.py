@@ -17,7 +17,8 @@ from .. import events, mail, passwords
 from ..accounts import AccountError, find_by_email, normalize_email
 from ..extensions import db
 from ..models import User
-from ..sessions import PENDING, SIGNED_IN
+from ..sessions import SIGNED_IN
+from . import half_signed_in
 
 #: Consecutive wrong passwords before the owner is emailed, and before the
 #: account takes no password until reset (NIST SP 800-63B 5.2.2: at most 100).
@@ -95,9 +96,7 @@ def after_password(user: User) -> str:
     """
     target = safe_next(session.get("next"))
     if user.two_step_enabled:
-        session.start(user, PENDING, factors=1)
-        session["next"] = target
-        return url_for("auth.verify")
+        return half_signed_in.start(user, target)
     return _signed_in(user, target, factors=1)
 
 

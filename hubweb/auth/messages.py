@@ -1,4 +1,15 @@
-"""User-facing messages of sign-up, sign-in and recovery, in one place."""
+"""User-facing messages of sign-up, sign-in and recovery, in one place.
+
+The words said when a session ends live one layer down, in
+:mod:`hubweb.session_states`, and are re-exported here.
+"""
+
+from ..session_states import (  # noqa: F401 - re-exported
+    SESSION_EXPIRED,
+    SIGN_IN_AGAIN_CHANGED,
+    SIGN_IN_AGAIN_TWO_STEP,
+    SIGN_IN_EXPIRED,
+)
 
 BAD_CREDENTIALS = "Incorrect email address or password."
 EMAIL_TAKEN = "An account with this email address already exists. Sign in instead."
@@ -15,8 +26,6 @@ CONFIRM_WRONG_PASSWORD = (
 CONFIRMED = "Your email address is confirmed. You can sign in now."
 ACCOUNT_CREATED = "Your account is ready. Sign in to continue."
 SIGNED_OUT = "You have signed out."
-SESSION_EXPIRED = "Your session has expired. Please sign in again."
-SIGN_IN_EXPIRED = "Your sign-in was not finished in time. Please sign in again."
 RESET_SENT = (
     "If an account uses {email}, we sent it a link to reset the password. "
     "The link is valid for 1 hour."
@@ -31,10 +40,3 @@ LINK_PROBLEMS = {
         "verification changed after it was sent. Request a new one."
     ),
 }
-SIGN_IN_AGAIN_TWO_STEP = (
-    "You were signed out: two-step verification is now on for your account. "
-    "Sign in again with your password and a code."
-)
-SIGN_IN_AGAIN_CHANGED = (
-    "You were signed out: your account's sign-in settings changed. Please sign in again."
-)

@@ -17,16 +17,17 @@ from flask import Response, flash, render_template, request, session, url_for
 
 from .. import accounts, events, mail, mailqueue, passwords, tokens
 from ..extensions import db, limiter
-from ..htmx import is_htmx, redirect_to, render
+from ..htmx import redirect_to
 from ..models import SecurityEvent
 from ..sessions import end_user_sessions
 from ..timeutil import utcnow
-from ..twostep import smscodes
-from . import bp, flows
+from . import flows
 from . import messages as msg
-from .forms import CodeForm, EmptyForm, ForgotPasswordForm, NewPasswordForm
+from .blueprint import bp
+from .forms import ForgotPasswordForm, NewPasswordForm
 from .routes import external_url, form_page, ip_limit
 from .second_step import SecondStep
+from .second_step_views import Place
 
 RESET_SENDS_PER_HOUR = 3
 
@@ -92,7 +93,7 @@ def reset_password(token: str):
     user = found.user
     step = next(s for s in flows.reset_steps(user) if s not in state["done"])
     if step == "second_factor":
-        return _no_referrer(_reset_code_step(user, state))
+        return RECOVERY.code(_second_step(user, state))
     if request.method == "POST" and "new_password" not in request.form:
         return _no_referrer(redirect_to(request.path))  # the code step sent again: done
     form = NewPasswordForm()
@@ -119,25 +120,35 @@ def reset_password(token: str):
     return redirect_to(url_for("auth.sign_in"))
 
 
-def _reset_code_step(user, state: dict):
-    """Recovery's second step: a code (app or SMS) between the link and the new password."""
-    step, form = SecondStep(user, state, "recovery"), CodeForm()
-    if request.method == "GET":
-        sent, view = step.begin(), step.take()
-        form.code.errors = view.get("errors", [])
-        return _reset_code_page(step, form, view.get("status", 200),
-                                notice=view.get("notice") or sent.alert, send=sent,
-                                resent=view.get("resent", False))
-    if not form.validate_on_submit():
-        return _reset_code_reply(step, form, 422)
-    result = step.verify(form.code.data)
-    if not result.ok:
-        form.code.errors.append(result.message)
-        return _reset_code_reply(step, form, smscodes.reply_status(result))
-    state["done"].append("second_factor")
+def _second_step(user, state: dict) -> SecondStep:
+    """The second step of the reset whose steps are ``state``; it keeps its own
+    state in ``state["second_step"]``, apart from the list of steps done."""
+    return RECOVERY.step(user, state.setdefault("second_step", {}))
+
+
+def _code_done(step: SecondStep):
+    """The right code in recovery: the step is done; on to the new password."""
+    session["reset"]["done"].append("second_factor")
     session.modified = True
     db.session.commit()
     return redirect_to(request.path)
+
+
+def _no_referrer(reply):
+    """The reset URL carries the token: never send it on as a Referer.
+
+    :param reply: a :class:`~flask.Response` (kept as is, e.g. a 303) or a
+        ``(body, status)`` tuple or a body.
+    """
+    if isinstance(reply, Response):
+        reply.headers["Referrer-Policy"] = "no-referrer"
+        return reply
+    body, status = reply if isinstance(reply, tuple) else (reply, 200)
+    return body, status, {"Referrer-Policy": "no-referrer"}
+
+
+RECOVERY = Place(purpose="recovery", page="auth/reset_code.html",
+                 endpoint="auth.reset_password", succeeded=_code_done, wrap=_no_referrer)
 
 
 def _reset_completed(found) -> bool:
@@ -152,33 +163,15 @@ def _reset_completed(found) -> bool:
     ) > 0
 
 
-def _reset_code_reply(step, form, status=200, **context):
-    """The ``#second-step`` fragment for htmx; a plain POST answers 303 to the
-    reset page, which shows this reply once (issue 11, rule 2)."""
-    if is_htmx():
-        return _reset_code_page(step, form, status, **context)
-    step.stash(status, form.code.errors, notice=context.get("notice"),
-               resent=context.get("resent", False),
-               held=getattr(context.get("send"), "held", False))
-    return redirect_to(url_for("auth.reset_password", token=request.view_args["token"]))
-
-
-def _reset_code_page(step, form, status=200, **context):
-    token_path = url_for("auth.reset_password", token=request.view_args["token"])
-    return render("auth/reset_code.html", "twostep/_second_step.html", status, step=step,
-                  form=form, code_action=token_path, resend_action=token_path + "/resend",
-                  method_action=token_path + "/method", **context)
-
-
 def _reset_second_step(token: str) -> SecondStep | None:
     """The recovery second step of this browser's reset of ``token``, if any."""
     found, problem = tokens.find(token, "reset")
     state = session.get("reset")
     if problem is not None or not state or state.get("token_id") != found.id:
         return None
-    if not found.user.two_step_enabled or not EmptyForm().validate_on_submit():
+    if not found.user.two_step_enabled:
         return None
-    return SecondStep(found.user, state, "recovery")
+    return _second_step(found.user, state)
 
 
 @bp.get("/reset-password/<token>/resend")
@@ -191,46 +184,25 @@ def reset_password_step_page(token: str):
 @bp.post("/reset-password/<token>/resend")
 def reset_password_resend(token: str):
     """Send a new recovery code by SMS (the send limits apply)."""
-    step = _reset_second_step(token)
-    if step is None:
-        return redirect_to(url_for("auth.reset_password", token=token))
-    result = step.resend()
-    return _no_referrer(_reset_code_reply(
-        step, CodeForm(formdata=None), smscodes.reply_status(result),
-        notice=result.alert, send=result, resent=result.ok))
+    return _in_reset_step(token, RECOVERY.resend)
 
 
 @bp.post("/reset-password/<token>/method")
 def reset_password_method(token: str):
     """Switch method in recovery: "Use SMS" / "Use authenticator app"."""
+    return _in_reset_step(token, RECOVERY.choose)
+
+
+def _in_reset_step(token: str, handler):
+    """``handler(step)`` in this browser's recovery second step; without one
+    (another browser, a finished step, 2SV off), the reset page."""
     step = _reset_second_step(token)
     if step is None:
         return redirect_to(url_for("auth.reset_password", token=token))
-    try:
-        result = step.choose(request.form.get("method", ""))
-    except ValueError:
-        return _no_referrer(_reset_code_reply(step, CodeForm(formdata=None), 422,
-                                              notice="Choose the authenticator app or SMS."))
-    # Switched; a refused send (limit, gateway) still says so in the status.
-    return _no_referrer(_reset_code_reply(step, CodeForm(formdata=None),
-                                          smscodes.reply_status(result),
-                                          notice=result.alert, send=result))
+    return handler(step)
 
 
 def _link_problem(problem: str):
     """400 with the reason a reset link cannot be used."""
     html = render_template("auth/link_problem.html", message=msg.LINK_PROBLEMS[problem])
     return _no_referrer((html, 400))
-
-
-def _no_referrer(reply):
-    """The reset URL carries the token: never send it on as a Referer.
-
-    :param reply: a :class:`~flask.Response` (kept as is, e.g. a 303) or a
-        ``(body, status)`` tuple or a body.
-    """
-    if isinstance(reply, Response):
-        reply.headers["Referrer-Policy"] = "no-referrer"
-        return reply
-    body, status = reply if isinstance(reply, tuple) else (reply, 200)
-    return body, status, {"Referrer-Policy": "no-referrer"}

@@ -19,8 +19,9 @@ from ..extensions import db, limiter
 from ..htmx import redirect_to
 from ..sessions import SIGNED_IN
 from ..timeutil import utcnow
-from . import bp, flows
+from . import flows
 from . import messages as msg
+from .blueprint import bp
 from .forms import ConfirmForm, EmptyForm, RegisterForm, SignInForm
 
 CONFIRM_SENDS_PER_HOUR = 3
@@ -46,25 +47,7 @@ def register():
         return form_page("auth/register.html", form, request.method == "POST")
     confirm = current_app.config["REQUIRE_EMAIL_CONFIRMATION"]
     try:
-        email = accounts.normalize_email(form.email.data)
-        # The password rule first, so a taken email cannot be told apart by
-        # a weak password being refused only for new addresses.
-        check = passwords.check_policy(form.password.data, email)
-        if not check.ok:
-            raise accounts.AccountError(" ".join(check.problems), field="password")
-        # Hashed whatever follows, so a taken email answers as slowly as a new one.
-        password_hash = passwords.hash_password(form.password.data)
-        existing = accounts.find_by_email(email)
-        if existing is not None and confirm:
-            _register_again(existing, password_hash)
-            return render_template("auth/check_email.html",
-                                   message=msg.CHECK_EMAIL_CONFIRM.format(email=email))
-        user = accounts.create_user(email, form.password.data, confirmed=not confirm,
-                                    password_hash=password_hash)
-        events.record(user, "account_created")
-        if confirm:
-            _send_confirmation(user)
-        db.session.commit()
+        email = _register(form.email.data, form.password.data, confirm)
     except accounts.AccountError as exc:
         db.session.rollback()
         form[exc.field].errors.append(str(exc))
@@ -75,9 +58,32 @@ def register():
         return form_page("auth/register.html", form, True)
     if confirm:
         return render_template("auth/check_email.html",
-                               message=msg.CHECK_EMAIL_CONFIRM.format(email=user.email))
+                               message=msg.CHECK_EMAIL_CONFIRM.format(email=email))
     flash(msg.ACCOUNT_CREATED, "success")
     return redirect_to(url_for("auth.sign_in"))
+
+
+def _register(typed_email: str, password: str, confirm: bool) -> str:
+    """Register ``typed_email``; return the address as stored. Commits.
+
+    The address and the password policy are checked, and the password hashed,
+    once (:func:`hubweb.accounts.check_registration`), before it is known
+    whether the address is taken, so both cases take as long.
+
+    :raises hubweb.accounts.AccountError: a refused address or a weak password.
+    """
+    email, password_hash = accounts.check_registration(typed_email, password)
+    existing = accounts.find_by_email(email)
+    if existing is not None and confirm:
+        _register_again(existing, password_hash)
+        return email
+    user = accounts.create_user(email, password, confirmed=not confirm,
+                                password_hash=password_hash)
+    events.record(user, "account_created")
+    if confirm:
+        _send_confirmation(user)
+    db.session.commit()
+    return user.email
 
 
 def _register_again(user, password_hash: str) -> None:

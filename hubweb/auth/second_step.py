@@ -1,23 +1,27 @@
-"""The second step, shared by sign-in (``/sign-in/verify``) and recovery.
+"""The second step's state, shared by sign-in (``/sign-in/verify``) and recovery.
 
-Its state lives in the server session (a dict the caller owns): which method
-is chosen and whether the SMS for this step was sent, so that reloading the
-page never sends another SMS ("Resend code" does, within the limits).
+Its state lives in the server session (a dict the caller owns): which factor
+is chosen and whether the chosen factor's code for this step was sent, so
+that reloading the page never sends another SMS ("Resend code" does, within
+the limits).
 
-With both methods on, the authenticator app is asked for first; "Use SMS"
-switches (and sends one SMS), "Use authenticator app" switches back.
+The methods are the factors the person has on, in the order of
+:data:`hubweb.twostep.factors.FACTORS` (the authenticator app before SMS);
+the step never names one. Switching to a factor begins it once (SMS: one code).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import g, session
+from flask import session
 
 from ..models import User
-from ..twostep import appcodes, smscodes
+from ..replies import note_retry_after, noted_retry_after
+from ..twostep import factors
 from ..twostep import messages as msg
-from ..twostep.phone import mask_phone
+from ..twostep.factors import Factor
+from ..twostep.result import Result
 
 
 @dataclass(frozen=True)
@@ -50,27 +54,38 @@ class SecondStep:
 
     :param state: the session dict that keeps this step's state; it is updated
         in place and the session is marked modified.
-    :param purpose: the SMS code purpose, ``sign_in`` or ``recovery``.
+    :param purpose: what the code is for, ``sign_in`` or ``recovery``.
     """
 
     def __init__(self, user: User, state: dict, purpose: str):
         self.user, self.state, self.purpose = user, state, purpose
         #: a stashed reply (:meth:`take`) said a send limit held a code back
         self.held_back = False
+        self._factors = factors.available(user)
 
     @property
     def methods(self) -> list[str]:
-        """The methods this user may choose: ``app`` (when on) and ``sms``."""
-        return ["app", "sms"] if self.user.totp_enabled else ["sms"]
+        """The keys of the factors this user may choose, in registry order."""
+        return [factor.key for factor in self._factors]
+
+    @property
+    def factor(self) -> Factor:
+        """The chosen factor; the first one on by default."""
+        chosen = self.state.get("method")
+        return next((f for f in self._factors if f.key == chosen), self._factors[0])
 
     @property
     def method(self) -> str:
-        """The chosen method; the app by default when it is on."""
-        chosen = self.state.get("method")
-        return chosen if chosen in self.methods else self.methods[0]
+        """The key of the chosen factor."""
+        return self.factor.key
 
-    def choose(self, method: str) -> smscodes.Result:
-        """Switch method; switching to SMS sends its code once.
+    @property
+    def others(self) -> list[Factor]:
+        """The factors the person may switch to (each gets its "Use ..." button)."""
+        return [factor for factor in self._factors if factor is not self.factor]
+
+    def choose(self, method: str) -> Result:
+        """Switch factor; switching begins it once (SMS: sends its code).
 
         :raises ValueError: for a method this user does not have.
         """
@@ -80,34 +95,34 @@ class SecondStep:
         return self.begin()
 
     @property
-    def sms_sent(self) -> bool:
-        """True once an SMS code was sent for this step (so one may be waiting)."""
-        return bool(self.state.get("sms_sent"))
+    def sent(self) -> bool:
+        """True once the chosen factor sent a code for this step (one may be waiting)."""
+        return bool(self.state.get(f"{self.method}_sent"))
 
     @property
-    def masked_phone(self) -> str:
-        """The user's number with only the last digits visible."""
-        return mask_phone(self.user.sms_phone)
+    def destination(self) -> str:
+        """Where the chosen factor's code goes, masked (the last digits of the number)."""
+        return self.factor.destination(self.user)
 
     @property
     def send_label(self) -> str:
-        """The SMS button: "Resend code" once a code was sent for this step, else "Send code"."""
-        return msg.RESEND_BUTTON if self.sms_sent else msg.SEND_BUTTON
+        """The send button: "Resend code" once a code was sent for this step, else "Send code"."""
+        return msg.RESEND_BUTTON if self.sent else msg.SEND_BUTTON
 
-    def countdown(self, send: smscodes.Result | None = None) -> Countdown | None:
-        """The wait before the SMS button may send, or ``None`` when it may now.
+    def countdown(self, send: Result | None = None) -> Countdown | None:
+        """The wait before the send button may send, or ``None`` when it may now.
 
         :param send: this request's send attempt, if it made one; when a limit
             held it back, the page says that limit's own sentence, else (a code
             for this step is on its way) "You can ask for a new code in ...".
         """
-        if self.method != "sms":
+        if not self.factor.sends:
             return None
-        hold = smscodes.send_limit(self.user, self.user.sms_phone, self.purpose)
+        hold = self.factor.hold(self.user, self.purpose)
         if hold.ok:
             return None
         asked = (send is not None and send.held) or self.held_back
-        text = msg.SEND_AGAIN_IN if self.sms_sent and not asked else hold.wait_text
+        text = msg.SEND_AGAIN_IN if self.sent and not asked else hold.wait_text
         return Countdown(hold.wait, text, msg.SEND_READY.format(button=self.send_label))
 
     @property
@@ -117,30 +132,26 @@ class SecondStep:
         and whether another method is on."""
         return msg.LOST_PHONE[(self.purpose, self.method, len(self.methods) > 1)]
 
-    def begin(self) -> smscodes.Result:
-        """Send the first SMS of this step, once; later calls send nothing.
+    def begin(self) -> Result:
+        """Begin the chosen factor for this step, once; later calls do nothing
+        (a factor that sends nothing never counts as begun)."""
+        if self.sent:
+            return Result()
+        return self._begin() if self.factor.sends else Result()
 
-        Nothing is sent while the authenticator app is the chosen method.
-        """
-        if self.method != "sms" or self.state.get("sms_sent"):
-            return smscodes.Result()
-        result = smscodes.send_code(self.user, self.user.sms_phone, self.purpose)
+    def resend(self) -> Result:
+        """Send a new code by the chosen factor (the send limits apply)."""
+        return self._begin()
+
+    def verify(self, text: str | None) -> Result:
+        """Check a typed code by the chosen factor; on success the caller commits."""
+        return self.factor.verify(self.user, text, self.purpose)
+
+    def _begin(self) -> Result:
+        result = self.factor.begin(self.user, self.purpose)
         if result.ok:
-            self._set(sms_sent=True)
+            self._set(**{f"{self.method}_sent": True})
         return result
-
-    def resend(self) -> smscodes.Result:
-        """Send a new SMS code (the send limits apply)."""
-        result = smscodes.send_code(self.user, self.user.sms_phone, self.purpose)
-        if result.ok:
-            self._set(sms_sent=True)
-        return result
-
-    def verify(self, text: str | None) -> smscodes.Result:
-        """Check a typed code by the chosen method; on success the caller commits."""
-        if self.method == "app":
-            return appcodes.check_code(self.user, text)
-        return smscodes.check_code(self.user, self.user.sms_phone, self.purpose, text)
 
     def stash(self, status: int, errors=(), *, notice: str | None = None,
               resent: bool = False, held: bool = False) -> None:
@@ -151,7 +162,7 @@ class SecondStep:
         ``held`` says a send limit held this request's code back, so the GET
         words the wait as that limit does."""
         self._set(view={"status": status, "errors": list(errors), "notice": notice,
-                        "resent": resent, "held": held, "retry_after": g.get("retry_after")})
+                        "resent": resent, "held": held, "retry_after": noted_retry_after()})
 
     def take(self) -> dict:
         """The stashed view of :meth:`stash`, once (``{}`` when none)."""
@@ -159,7 +170,7 @@ class SecondStep:
         if view:
             session.modified = True
         if view.get("retry_after"):
-            g.retry_after = view["retry_after"]
+            note_retry_after(view["retry_after"])
         self.held_back = bool(view.get("held"))
         return view
 

@@ -39,6 +39,7 @@ from ..auth.forms import CodeForm, EmptyForm, PhoneForm, ReauthForm
 from ..extensions import db, limiter
 from ..htmx import redirect_to
 from ..models import User
+from ..replies import status_for
 from ..sessions import end_user_sessions
 from ..timeutil import utcnow
 from ..twostep import appcodes, smscodes
@@ -144,7 +145,7 @@ def two_step_phone(flow: str):
     result = smscodes.send_code(signed_in_user(), phone, FLOWS[flow])
     if not result.ok and not _code_sent_since(phone, FLOWS[flow], state["reauth_at"]):
         form.phone.errors.append(result.message)
-        return show(state, "phone", smscodes.reply_status(result), form)
+        return show(state, "phone", status_for(result), form)
     return show(flowstate.move(state, "code", phone=phone), "code")
 
 
@@ -189,7 +190,7 @@ def two_step_resend(flow: str):
     if not result.ok and _code_sent_since(state["phone"], FLOWS[flow],
                                           time.time() - RESEND_REPEAT_SECONDS):
         result = smscodes.Result()  # a second click: the code just sent is the new one
-    return show(state, "code", smscodes.reply_status(result),
+    return show(state, "code", status_for(result),
                 notice=None if result.ok else result.message, resent=result.ok)
 
 
@@ -218,7 +219,7 @@ def two_step_code(flow: str):
         if _settled(state):  # a parallel submission of the same code won
             return finished(state, DONE[flow](state))
         form.code.errors.append(result.message)
-        return show(state, "code", smscodes.reply_status(result), form)
+        return show(state, "code", status_for(result), form)
     user = signed_in_user()
     user.sms_phone, user.sms_enabled_at = phone, user.sms_enabled_at or utcnow()
     kind = "sms_enabled" if flow == "sms" else "phone_changed"
@@ -299,7 +300,7 @@ def _confirm_app(state, form):
         if _settled(state):  # a parallel submission confirmed the key
             return finished(state, DONE["app"](state))
         form.code.errors.append(result.message)
-        return show(state, "secret", smscodes.reply_status(result), form)
+        return show(state, "secret", status_for(result), form)
     replacing = state.get("replacing")
     kind = "app_replaced" if replacing else "app_enabled"
     accounts.credentials_changed(user, keep_session=session.id)

@@ -25,18 +25,13 @@ from ..models import User
 from ..timeutil import utcnow
 from . import throttle, totp
 from .codes import normalize_code
-from .keys import KeyBox, new_secret, otpauth_uri
-from .smscodes import Problem, Result, failed
+from .factorbase import FactorBase
+from .keyring import keybox  # re-exported: appcodes.keybox
+from .keys import new_secret, otpauth_uri
+from .result import Problem, Result
+from .throttle import failed
 
 PENDING_LIFETIME = 15 * 60  # seconds
-
-
-def keybox() -> KeyBox:
-    """The app's :class:`KeyBox` over ``ENCRYPTION_KEYS`` (newest first)."""
-    ext = current_app.extensions
-    if "hubweb.keybox" not in ext:
-        ext["hubweb.keybox"] = KeyBox(current_app.config["ENCRYPTION_KEYS"])
-    return ext["hubweb.keybox"]
 
 
 def pending_secret(user: User) -> str | None:
@@ -160,3 +155,22 @@ def rotate_all() -> int:
                 count += 1
     db.session.commit()
     return count
+
+
+class AppFactor(FactorBase):
+    """An authenticator app (TOTP) as a second factor
+    (:class:`hubweb.twostep.factors.Factor`); only ever on top of SMS. It
+    sends nothing: the app shows its codes by itself."""
+
+    def is_on(self, user: User) -> bool:
+        return user.totp_enabled
+
+    def verify(self, user: User, answer: str | None, purpose: str) -> Result:
+        return check_code(user, answer)
+
+    def disable(self, user: User) -> None:
+        disable(user)
+
+
+FACTOR = AppFactor(key="app", name="authenticator app", switch_label="Use authenticator app",
+                   template="twostep/_app_input.html")

@@ -78,6 +78,9 @@ REAUTH_PROMPTS = {
 #: place (``sign_in``, ``recovery``) and by what else the account has: the
 #: other method when one is on, else the administrator, who can turn two-step
 #: verification off (``flask --app wsgi users reset-2sv``, README).
+#: A method switch that names no method this person has.
+CHOOSE_METHOD = "Choose the authenticator app or SMS."
+
 LOST_PHONE = {
     ("sign_in", "sms", True): (
         "No access to your phone? Choose \"Use authenticator app\" if the app is on "

@@ -14,160 +14,45 @@ Rules (issue #3; NIST SP 800-63B section 5.1.3 for out-of-band codes):
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, g, has_request_context
+from flask import current_app
 
-from .. import mail, outbox
+from .. import outbox
 from ..extensions import db
 from ..models import User
 from ..timeutil import utcnow
 from . import messages as msg
 from . import sendlimits, throttle
 from .codes import codes_match, generate_code, hash_code, normalize_code
+from .factorbase import FactorBase
 from .models import SmsCode
 from .phone import mask_phone
+from .result import Problem, Result  # re-exported: smscodes.Problem, smscodes.Result
 from .sms import SmsError, build_sender, code_message
+from .throttle import failed  # re-exported: smscodes.failed
+
+__all__ = ["Problem", "Result", "failed", "send_code", "check_code", "send_limit", "sender"]
 
 log = logging.getLogger(__name__)
 
 PURPOSES = ("setup", "sign_in", "recovery", "change_phone")
 LIFETIME = 300  # seconds
 MAX_ATTEMPTS = 5
+#: How many accounts one number may serve (:func:`number_problem`).
+MAX_ACCOUNTS_PER_NUMBER = 5
 
 
-class Problem(enum.Enum):
-    """Why a send or a check did not succeed."""
-
-    COOLDOWN = "cooldown"
-    RESEND_WAIT = "resend_wait"
-    ACCOUNT_LIMIT = "account_limit"
-    PHONE_LIMIT = "phone_limit"
-    SEND_FAILED = "send_failed"
-    FORMAT = "format"
-    THROTTLED = "throttled"
-    NO_CODE = "no_code"
-    EXPIRED = "expired"
-    TOO_MANY = "too_many"
-    WRONG = "wrong"
-    REPLAYED = "replayed"
-    CLOCK_DRIFT = "clock_drift"
-
-
-_TEXT = {
-    Problem.COOLDOWN: msg.SEND_COOLDOWN,
-    Problem.RESEND_WAIT: msg.SEND_RESEND_WAIT,
-    Problem.ACCOUNT_LIMIT: msg.SEND_LIMIT_ACCOUNT,
-    Problem.PHONE_LIMIT: msg.SEND_LIMIT_PHONE,
-    Problem.SEND_FAILED: msg.SEND_FAILED,
-    Problem.FORMAT: msg.CODE_FORMAT,
-    Problem.THROTTLED: msg.THROTTLED,
-    Problem.NO_CODE: msg.NO_CODE,
-    Problem.EXPIRED: msg.CODE_EXPIRED,
-    Problem.TOO_MANY: msg.CODE_TOO_MANY,
-    Problem.WRONG: msg.CODE_WRONG,
-    Problem.REPLAYED: msg.CODE_REPLAYED,
-    Problem.CLOCK_DRIFT: msg.CLOCK_DRIFT,
-}
-
-
-_WRONG = frozenset({Problem.WRONG, Problem.TOO_MANY, Problem.REPLAYED, Problem.CLOCK_DRIFT})
-#: The send limits: the page says these calmly, next to the button they hold back.
-_HOLDS = frozenset({Problem.COOLDOWN, Problem.RESEND_WAIT, Problem.ACCOUNT_LIMIT,
-                    Problem.PHONE_LIMIT})
-_LIMITS = _HOLDS | {Problem.THROTTLED}
 _HOLD_PROBLEM = {
     sendlimits.Hold.COOLDOWN: Problem.COOLDOWN,
     sendlimits.Hold.RESEND_WAIT: Problem.RESEND_WAIT,
     sendlimits.Hold.ACCOUNT: Problem.ACCOUNT_LIMIT,
     sendlimits.Hold.NUMBER: Problem.PHONE_LIMIT,
 }
-
-
-@dataclass(frozen=True)
-class Result:
-    """Outcome of :func:`send_code` or :func:`check_code`.
-
-    :ivar problem: ``None`` on success.
-    :ivar wait: seconds to wait, for the limits and the throttle.
-    :ivar drift_minutes: for ``CLOCK_DRIFT``, how far the device's clock is
-        off, in whole minutes; positive when it runs ahead.
-    """
-
-    problem: Problem | None = None
-    wait: int = 0
-    drift_minutes: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
-
-    @property
-    def message(self) -> str:
-        """The sentence to show the user; a wrong code that started a wait says so."""
-        if self.problem is None:
-            return ""
-        text = _TEXT[self.problem].format(
-            wait=msg.duration(self.wait),
-            minutes=abs(self.drift_minutes),
-            unit="minute" if abs(self.drift_minutes) == 1 else "minutes",
-            direction="ahead" if self.drift_minutes > 0 else "behind",
-        )
-        if self.wait and self.problem in _WRONG:
-            text += " " + msg.THROTTLED.format(wait=msg.duration(self.wait))
-        return text
-
-    @property
-    def held(self) -> bool:
-        """True when a send limit held the code back (not sent; send later)."""
-        return self.problem in _HOLDS
-
-    @property
-    def alert(self) -> str | None:
-        """The message to show as an error, or ``None``: none on success, and
-        none for a send limit, which the page states calmly where the button is
-        (:attr:`held`; issue 11 rule 4)."""
-        return None if self.ok or self.held else self.message
-
-    @property
-    def wait_text(self) -> str:
-        """The message with ``{wait}`` left in, for a live countdown (a send limit only)."""
-        return _TEXT[self.problem] if self.held else ""
-
-    @property
-    def status(self) -> int:
-        """The HTTP status for a reply that shows this result.
-
-        200 on success; 503 when the SMS gateway failed; 429 while a limit or
-        the throttle makes the user wait; 422 for a code that is not right.
-        """
-        if self.problem is None:
-            return 200
-        if self.problem is Problem.SEND_FAILED:
-            return 503
-        if self.wait or self.problem in _LIMITS:
-            return 429
-        return 422
-
-
-def reply_status(result: Result) -> int:
-    """:attr:`Result.status`, for the reply that shows ``result``.
-
-    A 429 with a wait also notes the wait for the reply's ``Retry-After``
-    header (RFC 6585 section 4), which ``hubweb.errors`` adds: the seconds the
-    message states ("Wait 4 minutes": 240, even when 235 are left), so the
-    header and the words agree and neither is shorter than the real wait.
-    """
-    status = result.status
-    if status == 429 and result.wait and has_request_context():
-        g.retry_after = msg.stated_seconds(result.wait)
-    return status
 
 
 def sender():
@@ -298,14 +183,49 @@ def check_code(user: User, phone: str, purpose: str, text: str | None) -> Result
     return failed(user, Problem.TOO_MANY if attempts >= MAX_ATTEMPTS else Problem.WRONG)
 
 
-def failed(user: User, problem: Problem, drift_minutes: int = 0) -> Result:
-    """Count a wrong code on the account, commit, and alert the owner at 10, 20...
+def number_problem(user: User, phone: str) -> str | None:
+    """Why ``phone`` (E.164) cannot become ``user``'s number, or ``None``.
 
-    Used for every kind of code (SMS and authenticator app).
+    The same number as now, or a number that already serves
+    :data:`MAX_ACCOUNTS_PER_NUMBER` (5) other accounts with SMS on (a shared
+    office phone is fine; one number for many accounts is a pumping pattern).
     """
-    count = throttle.record_failure(user)
-    if throttle.should_alert(count):
-        mail.queue(user, "Several wrong verification codes were entered", "factor_failures",
-                   count=count)
-    db.session.commit()
-    return Result(problem, throttle.wait_seconds(user), drift_minutes)
+    if user.sms_enabled and user.sms_phone == phone:
+        return msg.PHONE_SAME
+    serving = sa.select(sa.func.count()).select_from(User).where(
+        User.sms_phone == phone, User.sms_enabled_at.is_not(None), User.id != user.id)
+    return msg.PHONE_IN_USE if db.session.scalar(serving) >= MAX_ACCOUNTS_PER_NUMBER else None
+
+
+def enable(user: User, phone: str) -> None:
+    """Make ``phone`` (E.164, proved by a code) ``user``'s number: SMS on, or a
+    new number (the time it was turned on stays). The caller records,
+    emails and commits (:func:`hubweb.accounts.credentials_changed` first)."""
+    user.sms_phone, user.sms_enabled_at = phone, user.sms_enabled_at or utcnow()
+
+
+class SmsFactor(FactorBase):
+    """SMS as a second factor (:class:`hubweb.twostep.factors.Factor`): the base
+    factor; a code to the account's number for each step."""
+
+    def is_on(self, user: User) -> bool:
+        return user.sms_enabled
+
+    def begin(self, user: User, purpose: str) -> Result:
+        return send_code(user, user.sms_phone, purpose)
+
+    def hold(self, user: User, purpose: str) -> Result:
+        return send_limit(user, user.sms_phone, purpose)
+
+    def verify(self, user: User, answer: str | None, purpose: str) -> Result:
+        return check_code(user, user.sms_phone, purpose, answer)
+
+    def destination(self, user: User) -> str:
+        return mask_phone(user.sms_phone)
+
+    def disable(self, user: User) -> None:
+        user.sms_phone = user.sms_enabled_at = None
+
+
+FACTOR = SmsFactor(key="sms", name="SMS", switch_label="Use SMS",
+                   template="twostep/_sms_input.html", sends=True, requires_base=False)

@@ -18,10 +18,12 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from .. import mail
 from ..extensions import db
 from ..models import User
 from ..timeutil import utcnow
 from .codes import ALERT_AFTER, failure_delay
+from .result import Problem, Result
 
 
 def wait_seconds(user: User) -> int:
@@ -60,3 +62,16 @@ def record_success(user: User) -> None:
         sa.update(User).where(User.id == user.id).values(factor_failures=0, factor_failed_at=None)
     )
     user.factor_failures, user.factor_failed_at = 0, None
+
+
+def failed(user: User, problem: Problem, drift_minutes: int = 0) -> Result:
+    """Count a wrong code on the account, commit, and alert the owner at 10, 20...
+
+    Used for every kind of code (SMS, authenticator app, any factor).
+    """
+    count = record_failure(user)
+    if should_alert(count):
+        mail.queue(user, "Several wrong verification codes were entered", "factor_failures",
+                   count=count)
+    db.session.commit()
+    return Result(problem, wait_seconds(user), drift_minutes)

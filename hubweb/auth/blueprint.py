@@ -1,0 +1,6 @@
+"""The ``auth`` blueprint object, apart from the package so that its view
+modules import it without importing the package that imports them."""
+
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__)

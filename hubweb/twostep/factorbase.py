@@ -1,0 +1,41 @@
+"""What every factor object starts from (:class:`FactorBase`); the protocol and
+the registry are :mod:`hubweb.twostep.factors`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..models import User
+from .result import Result
+
+
+@dataclass(frozen=True, eq=False)
+class FactorBase:
+    """The description of a factor, and the defaults of a factor that sends
+    nothing (an authenticator shows its codes by itself).
+
+    :ivar key: the short name in forms and session state (``"sms"``).
+    :ivar name: the verbose name ("SMS").
+    :ivar switch_label: the words of its switch at the second step ("Use SMS").
+    :ivar template: its second-step input: a Jinja ``prompt(step, countdown)`` macro.
+    :ivar numeric: True when the answer is a numeric one-time code.
+    :ivar sends: True when :meth:`begin` sends a code ("Send code"/"Resend code").
+    :ivar requires_base: True when it can only be on with the base factor.
+    """
+
+    key: str
+    name: str
+    switch_label: str
+    template: str
+    numeric: bool = True
+    sends: bool = False
+    requires_base: bool = True
+
+    def begin(self, user: User, purpose: str) -> Result:
+        return Result()
+
+    def hold(self, user: User, purpose: str) -> Result:
+        return Result()
+
+    def destination(self, user: User) -> str:
+        return ""
