@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "hubweb"
+PACKAGE = Path(__file__).resolve().parents[2] / "hubweb"
 
 #: The web layer: views, blueprints, replies. The domain never imports these.
 WEB = ("hubweb.auth", "hubweb.settings", "hubweb.views", "hubweb.htmx", "hubweb.replies",
