@@ -4,14 +4,14 @@ number rule, and how a result is answered over HTTP."""
 from __future__ import annotations
 
 import pytest
-from app_helpers import set_up
-from sms_helpers import set_sms
 
 from hubweb.extensions import db
 from hubweb.models import User
 from hubweb.replies import http_status
 from hubweb.twostep import factors, messages, smscodes
 from hubweb.twostep.result import Problem, Result
+from tests.support.authenticator import set_up
+from tests.support.sms import set_sms
 
 PHONE = "+447400123456"
 
