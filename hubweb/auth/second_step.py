@@ -94,6 +94,17 @@ class SecondStep:
         self._set(method=method)
         return self.begin()
 
+    def follow(self, method: str | None) -> None:
+        """Check the next code by ``method``, the factor the submitted form showed.
+
+        Another tab of the same session may have switched factors since that
+        form was shown; the code the person typed belongs to the factor they
+        were asked for. A method the account does not have is ignored. Nothing
+        is sent (unlike :meth:`choose`).
+        """
+        if method in self.methods and method != self.method:
+            self._set(method=method)
+
     @property
     def sent(self) -> bool:
         """True once the chosen factor sent a code for this step (one may be waiting)."""

@@ -63,6 +63,7 @@ class Place:
             return self.render(step, form, view.get("status", 200),
                                notice=view.get("notice") or sent.alert, send=sent,
                                resent=view.get("resent", False))
+        step.follow(request.form.get("method"))
         if not form.validate_on_submit():
             return self.reply(step, form, 422)
         result = step.verify(form.code.data)

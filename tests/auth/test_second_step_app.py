@@ -307,6 +307,31 @@ def test_use_sms_while_sending_is_held_says_so_in_the_status(app, client, signed
     assert len(outbox.messages("sms")) == sent
 
 
+def test_a_code_is_checked_by_the_method_its_form_showed(app, client, signed_in_halfway,
+                                                         outbox, clock):
+    """Two tabs: the first shows the SMS step and gets a code; the second
+    switches to the app. The SMS code then typed in the first tab is checked
+    as an SMS code (the form says which method it showed), not refused as a
+    wrong app code."""
+    r = click(client, "/sign-in/verify", "Use SMS")  # tab 1: the SMS step, a code sent
+    assert page(r).find("input", name="method")[0].attrs["value"] == "sms"
+    token = csrf_token(client, "/sign-in/verify")
+    click(client, "/sign-in/verify", "Use authenticator app")  # tab 2
+    r = post(client, "/sign-in/verify", {"code": last_sms_code(outbox, PHONE), "method": "sms"},
+             token=token)
+    assert r.status_code == 303 and r.headers["Location"] == "/"
+
+
+def test_a_method_the_account_lacks_is_ignored_at_code_entry(client, signed_in_halfway,
+                                                             clock):
+    """A forged ``method`` cannot pick a factor the account does not have: the
+    code is checked by the chosen one."""
+    _, secret = signed_in_halfway
+    r = post(client, "/sign-in/verify", {"code": oath(secret, clock.now()), "method": "email"},
+             token=csrf_token(client, "/sign-in/verify"))
+    assert r.status_code == 303 and r.headers["Location"] == "/"
+
+
 def test_sign_in_with_the_app_after_switching_back(client, signed_in_halfway, clock):
     _, secret = signed_in_halfway
     r = click(client, "/sign-in/verify", "Use SMS")
