@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
-from . import routes, two_step  # noqa: E402,F401
+from . import routes, sms_setup, two_step  # noqa: E402,F401
