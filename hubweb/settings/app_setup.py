@@ -11,7 +11,6 @@ from __future__ import annotations
 from flask import session
 
 from ..auth.forms import CodeForm
-from ..extensions import db
 from ..twostep import appcodes, changes, smscodes
 from ..twostep import messages as msg
 from . import flow as flowstate
@@ -50,9 +49,6 @@ def confirm(name: str, state: dict | None):
 
 
 def _settled(state: dict) -> bool:
-    """True when the account, read again, shows the app confirmed (by a
-    parallel request of the same click) after this flow's re-authentication."""
-    user = signed_in_user()
-    db.session.refresh(user)
-    enabled = user.totp_enabled_at
-    return enabled is not None and enabled.timestamp() >= state.get("reauth_at", 0) - 1
+    """True when the app was confirmed (by a parallel request of the same
+    click) after this flow's re-authentication."""
+    return changes.app_confirmed_since(signed_in_user(), state.get("reauth_at", 0))

@@ -96,6 +96,15 @@ def confirm_app(user: User, code: str | None, replacing: bool,
     return result
 
 
+def app_confirmed_since(user: User, since: float) -> bool:
+    """True when ``user``'s app, read again from the database, was confirmed at
+    or after Unix time ``since`` (seconds; one second of slack for the clock
+    resolution of the column): a parallel request of the same click confirmed it."""
+    db.session.refresh(user)
+    enabled = user.totp_enabled_at
+    return enabled is not None and enabled.timestamp() >= since - 1
+
+
 def turn_off(user: User, keep_session: str | None) -> bool:
     """Turn 2SV off: SMS and, as every other factor needs SMS, the app; end
     every other session (OWASP ASVS 5.0 V7.4). Commits.
