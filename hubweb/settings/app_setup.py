@@ -11,11 +11,11 @@ from __future__ import annotations
 from flask import session
 
 from ..auth.forms import CodeForm
-from ..twostep import appcodes, changes, smscodes
+from ..twostep import appcodes, changes
 from ..twostep import messages as msg
 from . import flow as flowstate
 from .context import signed_in_user
-from .two_step_replies import finished, reauth_again, section, show
+from .two_step_replies import finished, reauth_again, section, show, status_of
 
 
 def after_password(state: dict, reauth_at: float):
@@ -45,7 +45,7 @@ def confirm(name: str, state: dict | None):
     if _settled(state):  # a parallel submission confirmed the key
         return finished(state)
     form.code.errors.append(result.message)
-    return show(state, "secret", smscodes.reply_status(result), form)
+    return show(state, "secret", status_of(result), form)
 
 
 def _settled(state: dict) -> bool:

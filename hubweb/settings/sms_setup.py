@@ -21,7 +21,7 @@ from . import bp
 from . import flow as flowstate
 from .context import signed_in_user
 from .flow_table import FLOWS
-from .two_step_replies import finished, flow_step, reauth_again, show
+from .two_step_replies import finished, flow_step, reauth_again, show, status_of
 
 #: A refused resend within this many seconds of a sent code is a repeated
 #: click: it answers "We sent a new code" (the one just sent).
@@ -78,7 +78,7 @@ def _send(state: dict, phone: str) -> tuple[str, int] | None:
     result = smscodes.send_code(user, phone, purpose)
     if result.ok or changes.code_sent_since(user, phone, purpose, state["reauth_at"]):
         return None
-    return result.message, smscodes.reply_status(result)
+    return result.message, status_of(result)
 
 
 @bp.post("/two-step/<flow>/resend")
@@ -94,7 +94,7 @@ def two_step_resend(flow: str, state: dict | None):
     if not result.ok and changes.code_sent_since(user, phone, purpose,
                                                  time.time() - RESEND_REPEAT_SECONDS):
         result = smscodes.Result()  # a second click: the code just sent is the new one
-    return show(state, "code", smscodes.reply_status(result),
+    return show(state, "code", status_of(result),
                 notice=None if result.ok else result.message, resent=result.ok)
 
 
@@ -117,7 +117,7 @@ def confirm(name: str, state: dict | None):
     if _settled(state):  # a parallel submission of the same code won
         return finished(state)
     form.code.errors.append(result.message)
-    return show(state, "code", smscodes.reply_status(result), form)
+    return show(state, "code", status_of(result), form)
 
 
 def _settled(state: dict) -> bool:

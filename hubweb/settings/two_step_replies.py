@@ -15,6 +15,7 @@ from flask import abort, render_template, url_for
 
 from ..htmx import done, is_htmx, redirect_to
 from ..twostep import messages as msg
+from ..twostep import smscodes
 from . import flow as flowstate
 from .context import change_context, offer_sign_out, signed_in_user, two_step_context
 from .flow_table import FLOWS
@@ -125,6 +126,12 @@ def reauth_again(name: str):
     if not state or state.get("flow") != name or state.get("step") == "done":
         return section(409)
     return show(flowstate.begin(name), "reauth", 409, notice=msg.REAUTH_EXPIRED)
+
+
+def status_of(result) -> int:
+    """The HTTP status of a reply showing a code ``result`` (429 notes its
+    ``Retry-After``). The one place the settings flows ask it."""
+    return smscodes.reply_status(result)
 
 
 def _fragment(**extra) -> dict:
