@@ -1,7 +1,4 @@
 """User account settings: password, sessions, two-step verification, activity."""
 
-from flask import Blueprint
-
-bp = Blueprint("settings", __name__, url_prefix="/settings")
-
-from . import routes, two_step  # noqa: E402,F401
+from . import routes, sms_setup, two_step  # noqa: F401 - register the views
+from .blueprint import bp  # noqa: F401 - registered by hubweb.create_app

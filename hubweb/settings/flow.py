@@ -26,19 +26,11 @@ import time
 
 from flask import g, session
 
-#: A re-authentication is good for 10 minutes of one flow; a finished flow's
-#: record answers late submissions for as long.
-REAUTH_SECONDS = 600
+from .flow_table import FLOWS
+from .reauth import REAUTH_SECONDS, require_recent_password
 
-#: flow -> is its finished state still true of the account? (``state`` is the
-#: flow's record, holding the number it verified).
-TRUE_WHEN_DONE = {
-    "sms": lambda u, s: u.sms_enabled and u.sms_phone == s.get("phone"),
-    "phone": lambda u, s: u.sms_enabled and u.sms_phone == s.get("phone"),
-    "disable": lambda u, s: not u.sms_enabled,
-    "app": lambda u, s: u.totp_enabled,
-    "app_disable": lambda u, s: u.sms_enabled and not u.totp_enabled,
-}
+# A re-authentication is good for REAUTH_SECONDS of one flow; a finished
+# flow's record answers late submissions for as long.
 
 
 def begin(flow: str) -> dict:
@@ -60,9 +52,14 @@ def current(flow: str | None = None) -> dict | None:
     return state
 
 
+def stored() -> dict | None:
+    """The flow record as stored, even when expired (``None`` for none)."""
+    return session.get("two_step")
+
+
 def reauthed(state: dict | None) -> bool:
     """True when the password was given for this flow within :data:`REAUTH_SECONDS`."""
-    return bool(state) and time.time() - state.get("reauth_at", 0) <= REAUTH_SECONDS
+    return bool(state) and require_recent_password(state.get("reauth_at"))
 
 
 def move(state: dict, step: str, **values) -> dict:
@@ -79,7 +76,7 @@ def finish(state: dict, message: str) -> None:
 
 def finished_truly(state: dict | None, user) -> bool:
     """True when ``state`` is a finished flow whose outcome still holds for ``user``."""
-    return bool(state) and state.get("step") == "done" and TRUE_WHEN_DONE[state["flow"]](
+    return bool(state) and state.get("step") == "done" and FLOWS[state["flow"]].holds(
         user, state)
 
 

@@ -48,6 +48,10 @@ APP_DISABLED = "Your authenticator app is off. Two-step verification by SMS stay
 APP_KEY_EXPIRED = "The secret key expired after 15 minutes. Get a new secret key."
 APP_ENABLED_SUBJECT = "An authenticator app was set up for your account"
 APP_MOVED_SUBJECT = "Your authenticator app was moved to a new key"
+SMS_ENABLED_SUBJECT = "Two-step verification is on"
+PHONE_CHANGED_SUBJECT = "Your phone number for two-step verification changed"
+TWO_STEP_DISABLED_SUBJECT = "Two-step verification was turned off"
+APP_DISABLED_SUBJECT = "Your authenticator app was turned off"
 
 #: The re-authentication prompt of each flow of the Two-step verification
 #: section: a heading and one sentence saying what happens after "Continue"

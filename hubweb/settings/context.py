@@ -1,0 +1,157 @@
+"""Template context of the settings page and of each of its fragments.
+
+The whole page (:func:`settings_context`) reads the signed-in sessions and
+the recent security activity; a fragment reads only what it shows, so a
+two-step panel costs no query at all, and a reply to a change adds just the
+parts it carries (:func:`change_context`): the other-sessions offer, the new
+activity row and, when sessions ended, the sessions list (issue 11, rule 9).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sqlalchemy as sa
+from flask import session
+from flask_login import current_user
+from ua_parser import parse
+
+from .. import events
+from ..auth.forms import EmptyForm
+from ..extensions import db
+from ..htmx import is_htmx
+from ..models import SecurityEvent, User, UserSession
+from ..sessions import SIGNED_IN
+from ..twostep import messages as two_step_msg
+from . import messages as msg
+from .forms import ChangePasswordForm
+
+
+def signed_in_user() -> User:
+    """The signed-in user (the object, not Flask-Login's proxy)."""
+    return current_user._get_current_object()
+
+
+def settings_context(**extra) -> dict:
+    """Everything the whole settings page needs, plus ``extra``.
+
+    A reply to a change adds ``new_kind`` (the kind of event it recorded) and
+    ``sessions_changed``, as for :func:`change_context`.
+    """
+    context = {**sessions_context(), **two_step_context(), "password_form": _blank_password(),
+               "button_form": EmptyForm(formdata=None), "sessions_changed": False,
+               "activity": [(e, events.KINDS[e.kind], describe_browser(e.user_agent))
+                            for e in events.recent(current_user)]}
+    context.update(extra)
+    context.pop("offer", None)  # the whole page always has the sessions count
+    kind = context.pop("new_kind", None)
+    context["new_activity"] = [a for a in context["activity"] if a[0].kind == kind][:1]
+    return context
+
+
+def sessions_context() -> dict:
+    """The signed-in sessions list (``settings/_sessions.html``) and how many
+    of them are other sessions (``settings/_other_sessions.html``)."""
+    # Rows, not ORM objects: read-only, and cheaper on every page load.
+    rows = db.session.execute(
+        sa.select(UserSession.id, UserSession.ip, UserSession.last_seen_at,
+                  UserSession.user_agent)
+        .where(UserSession.user_id == current_user.id, UserSession.state == SIGNED_IN)
+        .order_by(UserSession.last_seen_at.desc())
+    )
+    sessions = [(row, describe_browser(row.user_agent)) for row in rows]
+    others = sum(1 for row, _ in sessions if row.id != session.id)
+    return {"sessions": sessions, "current_sid": session.id, **_others(others)}
+
+
+def sessions_fragment_context(**extra) -> dict:
+    """The Signed-in sessions section, and the parts of :func:`change_context`."""
+    return {**sessions_context(), **change_context(**extra)}
+
+
+def two_step_context(**extra) -> dict:
+    """What the Two-step verification section needs besides its panel."""
+    return {"app_needs_sms": two_step_msg.APP_NEEDS_SMS,
+            "reauth_prompts": two_step_msg.REAUTH_PROMPTS, **extra}
+
+
+def password_context(**extra) -> dict:
+    """The Change password section (a blank form unless ``extra`` has one)."""
+    return {"password_form": _blank_password(), **change_context(**extra)}
+
+
+def change_context(*, new_kind: str | None = None, sessions_changed: bool = False,
+                   offer: bool = False, **extra) -> dict:
+    """The parts a fragment's reply to a change carries, plus ``extra``.
+
+    :param new_kind: the kind of security event the reply recorded: its row
+        goes out of band to "Recent security activity" (``new_activity``).
+    :param sessions_changed: other sessions ended: the sessions list goes out
+        of band too.
+    :param offer: the section says how many other sessions are signed in,
+        with "Sign out of all other sessions" (OWASP ASVS 5.0 V7.4).
+    """
+    context = {"sessions_changed": sessions_changed, "new_activity": _new_activity(new_kind)}
+    if sessions_changed:
+        context.update(sessions_context())
+    elif offer:
+        context.update(_others(db.session.scalar(
+            sa.select(sa.func.count()).select_from(UserSession)
+            .where(UserSession.user_id == current_user.id, UserSession.state == SIGNED_IN,
+                   UserSession.id != session.id))))
+    context.update(extra)
+    return context
+
+
+def _new_activity(kind: str | None) -> list[tuple]:
+    """``[(event, label, browser)]`` for the newest event of ``kind`` (``[]`` for none)."""
+    if kind is None:
+        return []
+    rows = db.session.execute(
+        sa.select(SecurityEvent.kind, SecurityEvent.created_at, SecurityEvent.ip,
+                  SecurityEvent.user_agent)
+        .where(SecurityEvent.user_id == current_user.id, SecurityEvent.kind == kind)
+        .order_by(SecurityEvent.created_at.desc(), SecurityEvent.id.desc()).limit(1)
+    ).all()
+    return [(e, events.KINDS[e.kind], describe_browser(e.user_agent)) for e in rows]
+
+
+def _others(count: int) -> dict:
+    return {"other_sessions": count, "other_sessions_text": other_sessions_text(count)}
+
+
+def _blank_password() -> ChangePasswordForm:
+    return ChangePasswordForm(formdata=None)
+
+
+def offer_sign_out(section: str) -> None:
+    """After a change of the password or a factor, show in ``section``
+    (``password`` or ``two-step``) how many other sessions are signed in, with
+    "Sign out of all other sessions" (OWASP ASVS 5.0 V7.4). An htmx reply
+    shows it in the fragment (:func:`change_context` with ``offer``); a plain
+    form's 303 leads to the settings page, which shows it once, in that section."""
+    if not is_htmx():
+        session["changed"] = section
+
+
+def other_sessions_text(count: int) -> str:
+    """The sentence that says how many other sessions are signed in."""
+    if count == 0:
+        return msg.OTHER_SESSIONS_NONE
+    if count == 1:
+        return msg.OTHER_SESSIONS_ONE
+    return msg.OTHER_SESSIONS_MANY.format(count=count)
+
+
+@lru_cache(maxsize=512)
+def describe_browser(user_agent: str) -> str:
+    """Describe a browser, e.g. "Chrome 156 on Linux", from a User-Agent (ua-parser)."""
+    result = parse(user_agent or "")
+    if result.user_agent is None:
+        return "Unknown browser"
+    name = result.user_agent.family
+    if result.user_agent.major:
+        name += f" {result.user_agent.major}"
+    if result.os is not None and result.os.family != "Other":
+        name += f" on {result.os.family}"
+    return name

@@ -1,0 +1,155 @@
+"""Changes to an account's second factors made from User account settings.
+
+Each function makes one change whole: the new set-up, the credential version
+and the sessions that fall short (:func:`hubweb.accounts.credentials_changed`),
+a security event, the email to the account (queued in the same transaction,
+:mod:`hubweb.mailqueue`), and the commit. The settings views call them and
+only choose the reply.
+
+The rules written here once: the number of accounts one phone number may
+serve (:data:`MAX_ACCOUNTS_PER_NUMBER`); SMS is the base factor, so turning it
+off turns every factor off; a change made twice (double click, two tabs) is
+made once, the other request is told it is already so.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from .. import accounts, events, mail
+from ..extensions import db
+from ..models import User
+from ..sessions import end_user_sessions
+from ..timeutil import utcnow
+from . import appcodes, smscodes
+from . import messages as msg
+from .models import SmsCode
+from .phone import mask_phone
+
+#: At most this many accounts may use one phone number for SMS 2SV (KBH rule:
+#: a number shared by a household, not a pool for mass sign-ups).
+MAX_ACCOUNTS_PER_NUMBER = 5
+
+
+def number_problem(user: User, phone: str) -> str | None:
+    """Why ``phone`` (E.164) cannot be ``user``'s 2SV number, or ``None``.
+
+    :return: :data:`~.messages.PHONE_SAME` for the number already in use,
+        :data:`~.messages.PHONE_IN_USE` when :data:`MAX_ACCOUNTS_PER_NUMBER`
+        other accounts use it.
+    """
+    if user.sms_enabled and user.sms_phone == phone:
+        return msg.PHONE_SAME
+    others = db.session.scalar(
+        sa.select(sa.func.count()).select_from(User)
+        .where(User.sms_phone == phone, User.sms_enabled_at.is_not(None))
+        .where(User.id != user.id)
+    )
+    return msg.PHONE_IN_USE if others >= MAX_ACCOUNTS_PER_NUMBER else None
+
+
+def code_sent_since(user: User, phone: str, purpose: str, since: float) -> bool:
+    """True when an unused, unexpired code went to ``phone`` for ``purpose`` at
+    or after Unix time ``since`` (seconds): a parallel request of the same
+    click sent it."""
+    now = utcnow()
+    sent_after = now - timedelta(seconds=max(0.0, time.time() - since) + 1)
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(SmsCode)
+        .where(SmsCode.user_id == user.id, SmsCode.phone == phone,
+               SmsCode.purpose == purpose, SmsCode.used_at.is_(None),
+               SmsCode.expires_at > now, SmsCode.created_at >= sent_after)
+    ) > 0
+
+
+def confirm_number(user: User, phone: str, purpose: str, code: str | None,
+                   keep_session: str | None) -> smscodes.Result:
+    """Check ``code`` sent to ``phone``; when right, make ``phone`` the 2SV number
+    (SMS 2SV on for purpose ``setup``, a new number for ``change_phone``).
+
+    :return: the check's result; on success the change is committed and the
+        event recorded is ``sms_enabled`` or ``phone_changed``.
+    """
+    result = smscodes.check_code(user, phone, purpose, code)
+    if not result.ok:
+        return result
+    user.sms_phone, user.sms_enabled_at = phone, user.sms_enabled_at or utcnow()
+    first = purpose == "setup"
+    _changed(user, keep_session, "sms_enabled" if first else "phone_changed",
+             msg.SMS_ENABLED_SUBJECT if first else msg.PHONE_CHANGED_SUBJECT,
+             "two_step_sms" if first else "two_step_phone", phone=mask_phone(phone))
+    return result
+
+
+def confirm_app(user: User, code: str | None, replacing: bool,
+                keep_session: str | None) -> smscodes.Result:
+    """Check ``code`` from the pending key; when right, the app is on (or, with
+    ``replacing``, moved to the new key; RFC 6238). Commits on success."""
+    result = appcodes.confirm_setup(user, code)
+    if result.ok:
+        _changed(user, keep_session, "app_replaced" if replacing else "app_enabled",
+                 msg.APP_MOVED_SUBJECT if replacing else msg.APP_ENABLED_SUBJECT,
+                 "app_enabled", replacing=replacing)
+    return result
+
+
+def app_confirmed_since(user: User, since: float) -> bool:
+    """True when ``user``'s app, read again from the database, was confirmed at
+    or after Unix time ``since`` (seconds; one second of slack for the clock
+    resolution of the column): a parallel request of the same click confirmed it."""
+    db.session.refresh(user)
+    enabled = user.totp_enabled_at
+    return enabled is not None and enabled.timestamp() >= since - 1
+
+
+def turn_off(user: User, keep_session: str | None) -> bool:
+    """Turn 2SV off: SMS and, as every other factor needs SMS, the app; end
+    every other session (OWASP ASVS 5.0 V7.4). Commits.
+
+    :return: True for the one request that turned it off (a conditional
+        UPDATE); False when it was off already.
+    """
+    if not _claim(user, User.sms_enabled_at, sms_enabled_at=None, sms_phone=None):
+        return False
+    appcodes.disable(user)
+    _changed(user, keep_session, "two_step_disabled", msg.TWO_STEP_DISABLED_SUBJECT,
+             "two_step_disabled", end_others=True)
+    return True
+
+
+def turn_off_app(user: User, keep_session: str | None) -> bool:
+    """Turn the authenticator app off; SMS stays on. Commits.
+
+    :return: True for the one request that turned it off.
+    """
+    if not _claim(user, User.totp_enabled_at, totp_enabled_at=None):
+        return False
+    appcodes.disable(user)
+    _changed(user, keep_session, "app_disabled", msg.APP_DISABLED_SUBJECT, "app_disabled")
+    return True
+
+
+def _changed(user: User, keep_session: str | None, kind: str, subject: str,
+             template: str, *, end_others: bool = False, **context) -> None:
+    """The rest of every change: credential version (and, with ``end_others``,
+    every session but ``keep_session`` ended), event, email, commit."""
+    accounts.credentials_changed(user, keep_session=keep_session)
+    if end_others:
+        end_user_sessions(user.id, keep=keep_session)
+    events.record(user, kind)
+    mail.queue(user, subject, template, **context)
+    db.session.commit()
+
+
+def _claim(user: User, column, **values) -> bool:
+    """Compare-and-set on ``user``'s row: set ``values`` where ``column`` is set.
+
+    :return: True for the one request that changed the row.
+    """
+    return db.session.execute(
+        sa.update(User).where(User.id == user.id, column.is_not(None)).values(**values)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount == 1
