@@ -41,7 +41,7 @@ def ip_limit(name: str) -> str:
 def register():
     """Create an account; with confirmation on, the same reply for a taken email."""
     if current_user.is_authenticated:
-        return redirect(url_for("views.home"))
+        return redirect(url_for("views.home"))  # 302: a page visited while signed in
     form = RegisterForm()
     if not form.validate_on_submit():
         return form_page("auth/register.html", form, request.method == "POST")
@@ -169,7 +169,7 @@ def resend_confirmation():
 def sign_in():
     """Check email and password; one message for every kind of failure."""
     if current_user.is_authenticated:
-        return redirect(url_for("views.home"))
+        return redirect_to(url_for("views.home"))
     form = SignInForm()
     if request.method == "GET" and session.get(SIGN_IN_EMAIL):
         form.email.data = session.pop(SIGN_IN_EMAIL)
