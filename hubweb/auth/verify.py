@@ -9,7 +9,7 @@ resubmit) goes where the person now is: signed in, at the home page (issue
 
 from __future__ import annotations
 
-from flask import session, url_for
+from flask import redirect, session, url_for
 
 from ..extensions import limiter
 from ..htmx import redirect_to
@@ -35,7 +35,7 @@ def verify():
     if session.state == SIGNED_IN:
         return redirect_to(url_for("views.home"))
     if session.state != PENDING:
-        return redirect_to(url_for("auth.sign_in"))
+        return redirect(url_for("auth.sign_in"))
     return SIGN_IN.code(_step())
 
 
