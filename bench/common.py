@@ -314,13 +314,14 @@ def make_account(app, address: str, *, shape: str = "typical", sms_phone: str | 
     from hubweb.extensions import db
     from hubweb.models import SecurityEvent, UserSession
     from hubweb.timeutil import utcnow
+    from hubweb.twostep import smscodes
 
     from .seed import UA
 
     with app.test_request_context(headers={"User-Agent": user_agent or UA}):
         user = accounts.create_user(address, PASSWORD, confirmed=True)
         if sms_phone:
-            user.sms_phone, user.sms_enabled_at = sms_phone, utcnow()
+            smscodes.enable(user, sms_phone)
         events.record(user, "account_created")
         if shape == "typical":
             now = utcnow()

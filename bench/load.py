@@ -111,8 +111,9 @@ def _database_counts(url: str, since: datetime, stored: str) -> dict:
                 "SELECT coalesce(u.email, ''), s.state, count(*) FROM sessions s "
                 "LEFT JOIN users u ON u.id = s.user_id GROUP BY 1, 2")).all()
             phones = dict(conn.execute(sa.text(
-                "SELECT email, sms_phone FROM users WHERE email LIKE 'load-setup-%' "
-                "AND sms_enabled_at IS NOT NULL")).all())
+                "SELECT u.email, a.lookup FROM users u JOIN authenticators a "
+                "ON a.user_id = u.id AND a.kind = 'sms' AND a.enabled_at IS NOT NULL "
+                "WHERE u.email LIKE 'load-setup-%'")).all())
             changed = {r[0] for r in conn.execute(sa.text(
                 "SELECT email FROM users WHERE password_hash <> :stored"),
                 {"stored": stored})}

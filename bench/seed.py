@@ -44,22 +44,26 @@ def seed(engine, *, count: int, password_hash: str, prefix: str = "user",
     n_sessions = int(count * sessions_per_user)
     n_events = count * events_per_user
     last = first_id + count - 1
-    sms = (f"CASE WHEN g % {sms_every} = 0 THEN '+447{phone_series:02d}' || lpad(g::text, 7, '0') "
-           "END") if sms_every else "NULL"
-    sms_at = f"CASE WHEN g % {sms_every} = 0 THEN now() END" if sms_every else "NULL"
     with engine.begin() as conn:
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
         start = time.perf_counter()
         conn.execute(sa.text(
             "INSERT INTO users (id, email, email_key, password_hash, created_at, "
-            "email_confirmed_at, password_changed_at, sms_phone, sms_enabled_at, "
-            "factor_failures) "
+            "email_confirmed_at, password_changed_at, factor_failures) "
             f"SELECT {first_id} - 1 + g, :prefix || g || '@example.com', "
             ":prefix || g || '@example.com', :hash, now() - interval '30 days', "
-            f"now() - interval '30 days', now() - interval '30 days', {sms}, {sms_at}, 0 "
+            "now() - interval '30 days', now() - interval '30 days', 0 "
             "FROM generate_series(1, :n) AS g"
         ), {"prefix": prefix, "hash": password_hash, "n": count})
+        if sms_every:
+            conn.execute(sa.text(
+                "INSERT INTO authenticators (user_id, kind, name, lookup, data, created_at, "
+                "enabled_at) "
+                f"SELECT {first_id} - 1 + g, 'sms', '', "
+                f"'+447{phone_series:02d}' || lpad(g::text, 7, '0'), '{{}}', now(), now() "
+                f"FROM generate_series(1, :n) AS g WHERE g % {sms_every} = 0"
+            ), {"n": count})
         conn.exec_driver_sql(
             "SELECT setval(pg_get_serial_sequence('users', 'id'), "
             "(SELECT max(id) FROM users))")
@@ -93,6 +97,7 @@ def seed(engine, *, count: int, password_hash: str, prefix: str = "user",
     start = time.perf_counter()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE users")
+        conn.exec_driver_sql("VACUUM ANALYZE authenticators")
         conn.exec_driver_sql("VACUUM ANALYZE sessions")
         conn.exec_driver_sql("VACUUM ANALYZE security_events")
     timings["analyze"] = time.perf_counter() - start

@@ -1,4 +1,5 @@
-"""Account models: users, server-side sessions, security events, email tokens.
+"""Account models: users, their second factors (authenticators), server-side
+sessions, security events, email tokens.
 
 The schema is built only by the Alembic migrations in ``migrations/``; a test
 checks that these models and the migrations agree.
@@ -35,35 +36,80 @@ class User(UserMixin, db.Model):
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Consecutive wrong passwords at sign-in (hubweb.auth.flows.check_password).
     password_failures: Mapped[int] = mapped_column(default=0, server_default="0")
-    # Two-step verification by SMS: the E.164 number, and when it was turned on.
-    sms_phone: Mapped[str | None] = mapped_column(sa.String(16), index=True)
-    sms_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Consecutive failed second-factor codes of any kind (SMS or app), and when
     # the last one failed: the account-wide throttle of hubweb.twostep.throttle.
     factor_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     factor_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Authenticator app (TOTP): the key encrypted with HUBWEB_ENCRYPTION_KEYS,
-    # when it was turned on, and the last accepted time step (replay guard,
-    # RFC 6238 section 5.2). A key being set up waits in the pending columns.
-    totp_secret: Mapped[str | None] = mapped_column(sa.Text)
-    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
-    totp_pending_secret: Mapped[str | None] = mapped_column(sa.Text)
-    totp_pending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Raised by one on every change of the password, the email address or the
     # two-step set-up (hubweb.accounts.credentials_changed); emailed links
     # carry the value they were issued under and die when it moves on.
     credential_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
+    # The account's second factors, one row each (loaded on first use, one query).
+    authenticators: Mapped[list[Authenticator]] = relationship(
+        back_populates="user", order_by="Authenticator.id", cascade="all, delete-orphan",
+        passive_deletes=True)
+
+    def authenticator(self, kind: str, *, enabled: bool = True) -> Authenticator | None:
+        """The account's first ``kind`` row (``"sms"``, ``"app"``) that is on
+        (``enabled``) or being set up (``enabled=False``), or ``None``."""
+        for row in self.authenticators:
+            if row.kind == kind and (row.enabled_at is not None) == enabled:
+                return row
+        return None
+
+    # Read views of the factor rows, in the words the domain uses.
+    @property
+    def sms_phone(self) -> str | None:
+        """The E.164 number of two-step verification by SMS, or ``None``."""
+        row = self.authenticator("sms")
+        return row.lookup if row else None
+
+    @property
+    def sms_enabled_at(self) -> datetime | None:
+        """When SMS was turned on (a new number keeps the time), or ``None``."""
+        row = self.authenticator("sms")
+        return row.enabled_at if row else None
+
     @property
     def sms_enabled(self) -> bool:
         """True while two-step verification by SMS is on."""
-        return self.sms_enabled_at is not None and self.sms_phone is not None
+        return self.authenticator("sms") is not None
+
+    @property
+    def totp_secret(self) -> str | None:
+        """The active authenticator-app key, encrypted (``ENCRYPTION_KEYS``), or ``None``."""
+        row = self.authenticator("app")
+        return row.secret if row else None
+
+    @property
+    def totp_enabled_at(self) -> datetime | None:
+        """When the active authenticator-app key was confirmed, or ``None``."""
+        row = self.authenticator("app")
+        return row.enabled_at if row else None
+
+    @property
+    def totp_last_step(self) -> int | None:
+        """The last accepted TOTP time step (RFC 6238 section 5.2), or ``None``."""
+        row = self.authenticator("app")
+        return row.last_step if row else None
+
+    @property
+    def totp_pending_secret(self) -> str | None:
+        """The authenticator-app key being set up, encrypted, or ``None``."""
+        row = self.authenticator("app", enabled=False)
+        return row.secret if row else None
+
+    @property
+    def totp_pending_at(self) -> datetime | None:
+        """When the key being set up was made, or ``None``."""
+        row = self.authenticator("app", enabled=False)
+        return row.created_at if row else None
 
     @property
     def totp_enabled(self) -> bool:
         """True while an authenticator app is on (only ever on top of SMS)."""
-        return self.totp_enabled_at is not None and self.totp_secret is not None
+        return self.authenticator("app") is not None
 
     @property
     def two_step_enabled(self) -> bool:
@@ -83,6 +129,43 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id}>"
+
+
+class Authenticator(db.Model):
+    """One second factor of an account: an instance of a factor kind.
+
+    After django-otp's devices: a user may have several rows of a kind (the
+    domain of each kind decides how many). ``kind`` is a registry key
+    (:data:`hubweb.twostep.factors.FACTORS`); ``enabled_at`` is ``None``
+    while the instance is being set up (an authenticator-app key before its
+    first right code). ``lookup`` is a public value searched by (the E.164
+    number of SMS); ``data`` is further public data as a JSON object;
+    ``secret`` is encrypted with ``ENCRYPTION_KEYS`` (the TOTP key), never
+    shown; ``last_step`` is the last accepted time step of a TOTP key
+    (RFC 6238 section 5.2, the replay guard); ``last_used_at`` is when it
+    last passed a second step.
+    """
+
+    __tablename__ = "authenticators"
+    __table_args__ = (sa.Index("ix_authenticators_kind_lookup", "kind", "lookup"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
+    lookup: Mapped[str | None] = mapped_column(sa.String(255))
+    data: Mapped[str] = mapped_column(sa.Text, default="{}", server_default="{}")
+    secret: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+    user: Mapped[User] = relationship(back_populates="authenticators")
+
+    def __repr__(self) -> str:
+        return f"<Authenticator {self.id} {self.kind}>"
 
 
 class UserSession(db.Model):

@@ -39,10 +39,11 @@ from flask import g, request, url_for
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import contains_eager
 from werkzeug.datastructures import CallbackDict
 
 from .extensions import client_ip, db
-from .models import User, UserSession
+from .models import Authenticator, User, UserSession
 from .session_factors import why_short
 from .session_states import (  # noqa: F401 - the states are re-exported from here
     ANONYMOUS,
@@ -144,11 +145,15 @@ class ServerSessionInterface(SessionInterface):
         if len(token) > 128:
             return _stale()
         try:
+            # The account's factor rows come in the same statement: the session
+            # check (what the account requires now) reads them on every request.
             row = db.session.execute(
                 sa.select(UserSession, User)
                 .outerjoin(User, User.id == UserSession.user_id)
+                .outerjoin(Authenticator, Authenticator.user_id == User.id)
+                .options(contains_eager(User.authenticators))
                 .where(UserSession.id == token_hash(token))
-            ).first()
+            ).unique().first()
         except OperationalError:
             # The database is down: the request gets a clear 503 from the
             # error handlers (see hubweb.errors), not a bare 500 from here.

@@ -3,7 +3,7 @@
 - The key (:func:`~hubweb.twostep.keys.new_secret`, 160 bits) is encrypted at
   rest with the ``ENCRYPTION_KEYS`` (MultiFernet), so a copy of the database
   alone does not reveal it.
-- A key being set up is "pending" on the account row for
+- A key being set up is an ``app`` authenticator not yet enabled for
   :data:`PENDING_LIFETIME` (15 minutes): showing the panel again or a wrong
   code keeps the same key; only a right code makes it the active key.
 - A code verifies for a time step in now +/- 1 that is after the last accepted
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
-from ..models import User
+from ..models import Authenticator, User
 from ..timeutil import utcnow
 from . import throttle, totp
 from .codes import normalize_code
@@ -29,31 +29,47 @@ from .factorbase import FactorBase
 from .keyring import keybox  # re-exported: appcodes.keybox
 from .keys import new_secret, otpauth_uri
 from .result import Problem, Result
+from .store import remove_all
 from .throttle import failed
 
 PENDING_LIFETIME = 15 * 60  # seconds
 
 
+KIND = "app"
+
+
+def _pending(user: User) -> Authenticator | None:
+    """The key being set up, unless it expired (:data:`PENDING_LIFETIME`)."""
+    row = user.authenticator(KIND, enabled=False)
+    if row is None or utcnow() - row.created_at > timedelta(seconds=PENDING_LIFETIME):
+        return None
+    return row
+
+
 def pending_secret(user: User) -> str | None:
     """The key being set up, or ``None`` when there is none or it expired."""
-    if user.totp_pending_secret is None or user.totp_pending_at is None:
-        return None
-    if utcnow() - user.totp_pending_at > timedelta(seconds=PENDING_LIFETIME):
-        return None
-    return keybox().decrypt(user.totp_pending_secret)
+    row = _pending(user)
+    return keybox().decrypt(row.secret) if row else None
 
 
 def start_setup(user: User) -> str:
     """Return the pending key, making a new one if none is pending.
 
     Showing the panel twice gives the same key, so a key already scanned
-    keeps working. The active key, if any, is untouched. Commits.
+    keeps working. The active key, if any, is untouched; an expired pending
+    key is replaced. Commits.
     """
     secret = pending_secret(user)
     if secret is None:
+        db.session.execute(
+            sa.delete(Authenticator).where(Authenticator.user_id == user.id,
+                                           Authenticator.kind == KIND,
+                                           Authenticator.enabled_at.is_(None)),
+            execution_options={"synchronize_session": False})
+        db.session.expire(user, ["authenticators"])
         secret = new_secret()
-        user.totp_pending_secret = keybox().encrypt(secret)
-        user.totp_pending_at = utcnow()
+        user.authenticators.append(
+            Authenticator(kind=KIND, secret=keybox().encrypt(secret), created_at=utcnow()))
         db.session.commit()
     return secret
 
@@ -64,45 +80,54 @@ def uri_for(user: User, secret: str) -> str:
 
 
 def confirm_setup(user: User, text: str | None) -> Result:
-    """Check a code from the pending key; a right one makes it the active key.
+    """Check a code from the pending key; a right one makes it the active key
+    (and removes the key it replaces).
 
     The accepted step becomes the last step, so the confirming code cannot
     sign in afterwards. Of two parallel confirmations one wins (the update is
-    conditional on the pending key still being there). The caller commits.
+    conditional on the pending key still being pending). The caller commits.
     """
-    secret = pending_secret(user)
-    if secret is None:
+    row = _pending(user)
+    if row is None:
         return Result(Problem.EXPIRED)
-    result, step = _check(user, secret, text, last_step=None)
+    result, step = _check(user, keybox().decrypt(row.secret), text, last_step=None)
     if not result.ok:
         return result
+    pending_id, now = row.id, utcnow()
     changed = db.session.execute(
-        sa.update(User)
-        .where(User.id == user.id, User.totp_pending_secret == user.totp_pending_secret)
-        .values(totp_secret=user.totp_pending_secret, totp_enabled_at=utcnow(),
-                totp_last_step=step, totp_pending_secret=None, totp_pending_at=None)
+        sa.update(Authenticator)
+        .where(Authenticator.id == pending_id, Authenticator.enabled_at.is_(None))
+        .values(enabled_at=now, last_step=step, last_used_at=now),
+        execution_options={"synchronize_session": False},
     ).rowcount
     if changed != 1:
         db.session.rollback()
         return Result(Problem.EXPIRED)
+    db.session.execute(
+        sa.delete(Authenticator).where(Authenticator.user_id == user.id,
+                                       Authenticator.kind == KIND,
+                                       Authenticator.id != pending_id),
+        execution_options={"synchronize_session": False})
     throttle.record_success(user)
-    db.session.refresh(user)
+    db.session.expire(user, ["authenticators"])
     return result
 
 
 def check_code(user: User, text: str | None) -> Result:
     """Check a code from the active key (sign-in, recovery). The caller commits."""
-    if not user.totp_enabled:
+    row = user.authenticator(KIND)
+    if row is None:
         return Result(Problem.NO_CODE)
-    secret = keybox().decrypt(user.totp_secret)
-    result, step = _check(user, secret, text, last_step=user.totp_last_step)
+    secret = keybox().decrypt(row.secret)
+    result, step = _check(user, secret, text, last_step=row.last_step)
     if not result.ok:
         return result
     stored = db.session.execute(
-        sa.update(User)
-        .where(User.id == user.id)
-        .where(sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step))
-        .values(totp_last_step=step)
+        sa.update(Authenticator)
+        .where(Authenticator.id == row.id)
+        .where(sa.or_(Authenticator.last_step.is_(None), Authenticator.last_step < step))
+        .values(last_step=step, last_used_at=utcnow()),
+        execution_options={"synchronize_session": False},
     ).rowcount
     if stored != 1:  # a parallel request took this step first
         db.session.rollback()
@@ -133,8 +158,7 @@ def _check(user: User, secret: str, text, last_step) -> tuple[Result, int | None
 
 def disable(user: User) -> None:
     """Turn the authenticator app off and drop any pending key. The caller commits."""
-    user.totp_secret = user.totp_enabled_at = user.totp_last_step = None
-    user.totp_pending_secret = user.totp_pending_at = None
+    remove_all(user, KIND)
 
 
 def rotate_all() -> int:
@@ -143,16 +167,12 @@ def rotate_all() -> int:
     :return: how many keys were re-encrypted. Commits.
     """
     box, count = keybox(), 0
-    for user in db.session.scalars(
-        sa.select(User).where(
-            sa.or_(User.totp_secret.is_not(None), User.totp_pending_secret.is_not(None))
-        )
+    for row in db.session.scalars(
+        sa.select(Authenticator).where(Authenticator.secret.is_not(None))
     ):
-        for column in ("totp_secret", "totp_pending_secret"):
-            token = getattr(user, column)
-            if token and box.needs_rotation(token):
-                setattr(user, column, box.rotate(token))
-                count += 1
+        if box.needs_rotation(row.secret):
+            row.secret = box.rotate(row.secret)
+            count += 1
     db.session.commit()
     return count
 
@@ -172,5 +192,5 @@ class AppFactor(FactorBase):
         disable(user)
 
 
-FACTOR = AppFactor(key="app", name="authenticator app", switch_label="Use authenticator app",
+FACTOR = AppFactor(key=KIND, name="authenticator app", switch_label="Use authenticator app",
                    template="twostep/_app_input.html")

@@ -24,31 +24,15 @@ from ..extensions import db
 from ..models import User
 from ..sessions import end_user_sessions
 from ..timeutil import utcnow
-from . import appcodes, smscodes
+from . import appcodes, factors, smscodes
 from . import messages as msg
 from .models import SmsCode
 from .phone import mask_phone
+from .store import remove_all
 
-#: At most this many accounts may use one phone number for SMS 2SV (KBH rule:
-#: a number shared by a household, not a pool for mass sign-ups).
-MAX_ACCOUNTS_PER_NUMBER = 5
-
-
-def number_problem(user: User, phone: str) -> str | None:
-    """Why ``phone`` (E.164) cannot be ``user``'s 2SV number, or ``None``.
-
-    :return: :data:`~.messages.PHONE_SAME` for the number already in use,
-        :data:`~.messages.PHONE_IN_USE` when :data:`MAX_ACCOUNTS_PER_NUMBER`
-        other accounts use it.
-    """
-    if user.sms_enabled and user.sms_phone == phone:
-        return msg.PHONE_SAME
-    others = db.session.scalar(
-        sa.select(sa.func.count()).select_from(User)
-        .where(User.sms_phone == phone, User.sms_enabled_at.is_not(None))
-        .where(User.id != user.id)
-    )
-    return msg.PHONE_IN_USE if others >= MAX_ACCOUNTS_PER_NUMBER else None
+#: The rule and its number live with SMS (:func:`.smscodes.number_problem`).
+MAX_ACCOUNTS_PER_NUMBER = smscodes.MAX_ACCOUNTS_PER_NUMBER
+number_problem = smscodes.number_problem
 
 
 def code_sent_since(user: User, phone: str, purpose: str, since: float) -> bool:
@@ -76,7 +60,7 @@ def confirm_number(user: User, phone: str, purpose: str, code: str | None,
     result = smscodes.check_code(user, phone, purpose, code)
     if not result.ok:
         return result
-    user.sms_phone, user.sms_enabled_at = phone, user.sms_enabled_at or utcnow()
+    smscodes.enable(user, phone)
     first = purpose == "setup"
     _changed(user, keep_session, "sms_enabled" if first else "phone_changed",
              msg.SMS_ENABLED_SUBJECT if first else msg.PHONE_CHANGED_SUBJECT,
@@ -101,6 +85,7 @@ def app_confirmed_since(user: User, since: float) -> bool:
     or after Unix time ``since`` (seconds; one second of slack for the clock
     resolution of the column): a parallel request of the same click confirmed it."""
     db.session.refresh(user)
+    db.session.expire(user, ["authenticators"])
     enabled = user.totp_enabled_at
     return enabled is not None and enabled.timestamp() >= since - 1
 
@@ -112,9 +97,9 @@ def turn_off(user: User, keep_session: str | None) -> bool:
     :return: True for the one request that turned it off (a conditional
         UPDATE); False when it was off already.
     """
-    if not _claim(user, User.sms_enabled_at, sms_enabled_at=None, sms_phone=None):
+    if not remove_all(user, factors.base().key, enabled_only=True):
         return False
-    appcodes.disable(user)
+    factors.disable(user, factors.base())  # every other factor goes with the base one
     _changed(user, keep_session, "two_step_disabled", msg.TWO_STEP_DISABLED_SUBJECT,
              "two_step_disabled", end_others=True)
     return True
@@ -125,7 +110,7 @@ def turn_off_app(user: User, keep_session: str | None) -> bool:
 
     :return: True for the one request that turned it off.
     """
-    if not _claim(user, User.totp_enabled_at, totp_enabled_at=None):
+    if not remove_all(user, appcodes.KIND, enabled_only=True):
         return False
     appcodes.disable(user)
     _changed(user, keep_session, "app_disabled", msg.APP_DISABLED_SUBJECT, "app_disabled")
@@ -142,14 +127,3 @@ def _changed(user: User, keep_session: str | None, kind: str, subject: str,
     events.record(user, kind)
     mail.queue(user, subject, template, **context)
     db.session.commit()
-
-
-def _claim(user: User, column, **values) -> bool:
-    """Compare-and-set on ``user``'s row: set ``values`` where ``column`` is set.
-
-    :return: True for the one request that changed the row.
-    """
-    return db.session.execute(
-        sa.update(User).where(User.id == user.id, column.is_not(None)).values(**values)
-        .execution_options(synchronize_session="fetch")
-    ).rowcount == 1

@@ -24,7 +24,7 @@ from flask import current_app
 
 from .. import outbox
 from ..extensions import db
-from ..models import User
+from ..models import Authenticator, User
 from ..timeutil import utcnow
 from . import messages as msg
 from . import sendlimits, throttle
@@ -34,6 +34,7 @@ from .models import SmsCode
 from .phone import mask_phone
 from .result import Problem, Result  # re-exported: smscodes.Problem, smscodes.Result
 from .sms import SmsError, build_sender, code_message
+from .store import mark_used, remove_all
 from .throttle import failed  # re-exported: smscodes.failed
 
 __all__ = ["Problem", "Result", "failed", "send_code", "check_code", "send_limit", "sender"]
@@ -189,19 +190,29 @@ def number_problem(user: User, phone: str) -> str | None:
     The same number as now, or a number that already serves
     :data:`MAX_ACCOUNTS_PER_NUMBER` (5) other accounts with SMS on (a shared
     office phone is fine; one number for many accounts is a pumping pattern).
+
+    :return: :data:`~.messages.PHONE_SAME` or :data:`~.messages.PHONE_IN_USE`.
     """
     if user.sms_enabled and user.sms_phone == phone:
         return msg.PHONE_SAME
-    serving = sa.select(sa.func.count()).select_from(User).where(
-        User.sms_phone == phone, User.sms_enabled_at.is_not(None), User.id != user.id)
+    serving = sa.select(sa.func.count(sa.distinct(Authenticator.user_id))).where(
+        Authenticator.kind == FACTOR.key, Authenticator.lookup == phone,
+        Authenticator.enabled_at.is_not(None), Authenticator.user_id != user.id)
     return msg.PHONE_IN_USE if db.session.scalar(serving) >= MAX_ACCOUNTS_PER_NUMBER else None
 
 
 def enable(user: User, phone: str) -> None:
-    """Make ``phone`` (E.164, proved by a code) ``user``'s number: SMS on, or a
-    new number (the time it was turned on stays). The caller records,
-    emails and commits (:func:`hubweb.accounts.credentials_changed` first)."""
-    user.sms_phone, user.sms_enabled_at = phone, user.sms_enabled_at or utcnow()
+    """Make ``phone`` (E.164, proved by a code) ``user``'s number: SMS on (a new
+    ``sms`` authenticator), or a new number on the one there is (the time it
+    was turned on stays). The caller records, emails and commits
+    (:func:`hubweb.accounts.credentials_changed` first)."""
+    row = user.authenticator(FACTOR.key)
+    if row is None:
+        now = utcnow()
+        user.authenticators.append(
+            Authenticator(kind=FACTOR.key, lookup=phone, created_at=now, enabled_at=now))
+    else:
+        row.lookup = phone
 
 
 class SmsFactor(FactorBase):
@@ -218,13 +229,16 @@ class SmsFactor(FactorBase):
         return send_limit(user, user.sms_phone, purpose)
 
     def verify(self, user: User, answer: str | None, purpose: str) -> Result:
-        return check_code(user, user.sms_phone, purpose, answer)
+        result = check_code(user, user.sms_phone, purpose, answer)
+        if result.ok:
+            mark_used(user.authenticator(self.key))
+        return result
 
     def destination(self, user: User) -> str:
         return mask_phone(user.sms_phone)
 
     def disable(self, user: User) -> None:
-        user.sms_phone = user.sms_enabled_at = None
+        remove_all(user, self.key)
 
 
 FACTOR = SmsFactor(key="sms", name="SMS", switch_label="Use SMS",

@@ -15,7 +15,6 @@ import pytest
 from hubweb import accounts, create_app
 from hubweb.extensions import db
 from hubweb.models import User
-from hubweb.timeutil import utcnow
 from hubweb.twostep import appcodes
 from hubweb.twostep.keys import new_secret
 from hubweb.twostep.smscodes import Problem
@@ -23,6 +22,7 @@ from tests.support.accounts import PASSWORD, Auth, csrf_token
 from tests.support.authenticator import (
     EMAIL,
     PHONE,
+    add_app_key,
     both_on,
     click,
     enable_sms,
@@ -37,6 +37,7 @@ from tests.support.authenticator import (
     wrong_code,
 )
 from tests.support.database import base_config
+from tests.support.sms import add_sms
 
 WRONG = "That code is not right. Check it and try again."
 REPLAYED = "That code was already used. Wait for your app to show a new code."
@@ -179,9 +180,8 @@ def arm(app, email=EMAIL) -> tuple[int, str]:
     secret = new_secret()
     with app.app_context():
         user = accounts.create_user(email, PASSWORD, confirmed=True)
-        user.sms_phone, user.sms_enabled_at = PHONE, utcnow()
-        user.totp_secret = appcodes.keybox().encrypt(secret)
-        user.totp_enabled_at = utcnow()
+        add_sms(user.id, PHONE)
+        add_app_key(user.id, secret)
         db.session.commit()
         return user.id, secret
 

@@ -22,6 +22,7 @@ from hubweb.auth import messages as auth_msg
 from hubweb.extensions import db
 from hubweb.models import User, UserSession
 from hubweb.sessions import token_hash
+from hubweb.twostep import smscodes
 from tests.support.accounts import COOKIE, Auth, csrf_token, opens_settings
 from tests.support.authenticator import (
     CHANGES,
@@ -243,8 +244,7 @@ def test_a_half_signed_in_session_left_by_a_race_ends_at_lookup(app, make_user):
     pending = app.test_client()
     start_second_step(pending)
     with app.app_context():
-        user = db.session.get(User, uid)
-        user.sms_phone = user.sms_enabled_at = None
+        smscodes.FACTOR.disable(db.session.get(User, uid))
         db.session.commit()
     reply = pending.get("/sign-in/verify")
     assert reply.headers["Location"] == "/sign-in"

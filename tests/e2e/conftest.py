@@ -265,12 +265,11 @@ class Portal:
         import sqlalchemy as sa
 
         from hubweb.models import User, UserSession
-        from hubweb.timeutil import utcnow
+        from tests.support.sms import add_sms
 
         with self.app.app_context():
             user_id = db.session.scalar(sa.select(User.id).where(User.email == acct.email))
-            db.session.execute(sa.update(User).where(User.id == user_id)
-                               .values(sms_phone=acct.phone, sms_enabled_at=utcnow()))
+            add_sms(user_id, acct.phone)
             db.session.execute(sa.update(UserSession).where(UserSession.user_id == user_id)
                                .where(UserSession.state == "signed_in").values(factors=2))
             db.session.commit()

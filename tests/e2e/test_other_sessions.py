@@ -41,12 +41,11 @@ def _app_on(portal, acct) -> None:
     """The authenticator app on (key KEY), as if set up earlier."""
     from hubweb.extensions import db
     from hubweb.models import User
-    from hubweb.timeutil import utcnow
-    from hubweb.twostep.appcodes import keybox
+    from tests.support.authenticator import add_app_key
 
     with portal.app.app_context():
         user = db.session.query(User).filter_by(email=acct.email).one()
-        user.totp_secret, user.totp_enabled_at = keybox().encrypt(KEY), utcnow()
+        add_app_key(user.id, KEY)
         db.session.commit()
 
 

@@ -577,8 +577,8 @@ def test_hanging_sms_gateway_and_smtp_server_do_not_pile_up(shared_db, servers, 
             assert reply.elapsed < bound, (action.__name__, reply.elapsed)
 
     ids = [user_id for _, user_id in users]
-    assert query(shared_db, "SELECT count(*) FROM users WHERE id = ANY(:ids) "
-                            "AND sms_phone IS NOT NULL", ids=ids) == 0
+    assert query(shared_db, "SELECT count(*) FROM authenticators WHERE user_id = ANY(:ids)",
+                 ids=ids) == 0
     assert query(shared_db, "SELECT count(*) FROM sms_codes WHERE user_id = ANY(:ids)",
                  ids=ids) == 0
     # The reset links and the new accounts were written with their queued emails.

@@ -42,6 +42,7 @@ from tests.support.mail import (
     smtp_server,
     use_smtp,
 )
+from tests.support.sms import add_sms
 
 ROOT = Path(__file__).resolve().parents[2]
 RESET_LINK = re.compile(r"/reset-password/([A-Za-z0-9_-]{43})")
@@ -348,8 +349,7 @@ def test_a_command_that_queues_mail_starts_no_sender_thread(app, runner, make_us
     """``users reset-2sv`` queues its notice and exits: the queue's senders deliver it."""
     user_id = make_user()
     with app.app_context():
-        db.session.get(User, user_id).sms_phone = "+447400123456"
-        db.session.get(User, user_id).sms_enabled_at = utcnow()
+        add_sms(user_id, "+447400123456")
         db.session.commit()
     result = runner.invoke(args=["users", "reset-2sv", "--yes", "alice@example.com"])
     assert result.exit_code == 0, result.output

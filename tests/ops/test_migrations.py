@@ -161,7 +161,7 @@ def check_factors_backfill(app) -> None:
                     ("before", 1, "signed_in", -5), ("after", 1, "signed_in", 5),
                     ("pending", 1, "pending", 5), ("anonymous", None, "anonymous", 5),
                     ("no-2sv", 2, "signed_in", 5)]])
-        upgrade()
+        upgrade(revision="0006_credential_version")
         with db.engine.connect() as conn:
             factors = dict(conn.execute(sa.text("SELECT id, factors FROM sessions")).all())
             versions = set(conn.scalars(sa.text("SELECT credential_version FROM users")))
@@ -183,3 +183,77 @@ def test_sqlite_backfills_the_factors_of_existing_sessions(tmp_path):
 @pytest.mark.postgres
 def test_postgresql_backfills_the_factors_of_existing_sessions(pg_database):
     check_factors_backfill(make_app(pg_database))
+
+
+# --- data: the factor columns of users move into authenticators -----------------------------
+
+def check_authenticators_move(app) -> None:
+    """0007 moves each account's SMS number, app key (with its last time step)
+    and pending key into rows of ``authenticators``, unchanged, and its
+    downgrade moves them back; accounts without factors get no rows."""
+    from datetime import UTC, datetime
+
+    from hubweb.timeutil import UTCDateTime
+
+    on, key_on, pending = (datetime(2026, 11, 1, 12, 0, tzinfo=UTC),
+                           datetime(2026, 11, 2, 9, 30, tzinfo=UTC),
+                           datetime(2026, 11, 3, 8, 15, tzinfo=UTC))
+    factor_columns = ("sms_phone", "sms_enabled_at", "totp_secret", "totp_enabled_at",
+                      "totp_last_step", "totp_pending_secret", "totp_pending_at")
+    users = sa.table("users", *(sa.column(c) for c in (
+        "id", "email", "email_key", "password_hash", "sms_phone", "totp_secret",
+        "totp_last_step", "totp_pending_secret")),
+        *(sa.column(c, UTCDateTime()) for c in (
+            "created_at", "password_changed_at", "sms_enabled_at", "totp_enabled_at",
+            "totp_pending_at")))
+    base = {"password_hash": "x", "created_at": on, "password_changed_at": on,
+            **dict.fromkeys(factor_columns)}
+    rows = [
+        {**base, "id": 1, "email": "both@example.com", "sms_phone": "+447400123456",
+         "sms_enabled_at": on, "totp_secret": "gAAAA-active", "totp_enabled_at": key_on,
+         "totp_last_step": 59_000_123, "totp_pending_secret": "gAAAA-pending",
+         "totp_pending_at": pending},
+        {**base, "id": 2, "email": "sms@example.com", "sms_phone": "+33612345678",
+         "sms_enabled_at": key_on},
+        {**base, "id": 3, "email": "none@example.com"},
+    ]
+    for row in rows:
+        row["email_key"] = row["email"]
+    with app.app_context():
+        upgrade(revision="0006_credential_version")
+        with db.engine.begin() as conn:
+            conn.execute(users.insert(), rows)
+        upgrade(revision="0007_authenticators")
+        table = sa.table("authenticators", *(sa.column(c) for c in (
+            "user_id", "kind", "lookup", "secret", "last_step", "name", "data")),
+            *(sa.column(c, UTCDateTime()) for c in ("created_at", "enabled_at", "last_used_at")))
+        with db.engine.connect() as conn:
+            moved = [tuple(r) for r in conn.execute(sa.select(
+                table.c.user_id, table.c.kind, table.c.lookup, table.c.secret,
+                table.c.last_step, table.c.created_at, table.c.enabled_at, table.c.last_used_at,
+                table.c.name, table.c.data).order_by(table.c.user_id, table.c.kind,
+                                                     table.c.created_at))]
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("users")}
+        assert moved == [
+            (1, "app", None, "gAAAA-active", 59_000_123, key_on, key_on, None, "", "{}"),
+            (1, "app", None, "gAAAA-pending", None, pending, None, None, "", "{}"),
+            (1, "sms", "+447400123456", None, None, on, on, None, "", "{}"),
+            (2, "sms", "+33612345678", None, None, key_on, key_on, None, "", "{}"),
+        ]
+        assert not columns & set(factor_columns)
+
+        downgrade(revision="0006_credential_version")
+        with db.engine.connect() as conn:
+            back = {r.id: {c: getattr(r, c) for c in factor_columns}
+                    for r in conn.execute(sa.select(users).order_by(users.c.id))}
+        assert back == {row["id"]: {c: row[c] for c in factor_columns} for row in rows}
+        db.engine.dispose()
+
+
+def test_sqlite_moves_factor_columns_into_authenticators(tmp_path):
+    check_authenticators_move(make_app(f"sqlite:///{tmp_path / 'fresh.sqlite3'}"))
+
+
+@pytest.mark.postgres
+def test_postgresql_moves_factor_columns_into_authenticators(pg_database):
+    check_authenticators_move(make_app(pg_database))

@@ -33,6 +33,7 @@ from tests.support.servers import (
     sms_code,
     unique,
 )
+from tests.support.sms import add_sms
 
 pytestmark = pytest.mark.postgres
 
@@ -96,7 +97,6 @@ def make_user(cluster, phone: str | None = None) -> tuple[str, int]:
     """A confirmed account (SMS 2SV on when ``phone`` is given), made as an operator would."""
     from hubweb import accounts, create_app
     from hubweb.extensions import db
-    from hubweb.timeutil import utcnow
     from tests.support.servers import ENCRYPTION_KEYS, SECRET_KEY
 
     email = unique("user-") + "@example.com"
@@ -106,7 +106,7 @@ def make_user(cluster, phone: str | None = None) -> tuple[str, int]:
     with app.app_context():
         user = accounts.create_user(email, PASSWORD, confirmed=True)
         if phone:
-            user.sms_phone, user.sms_enabled_at = phone, utcnow()
+            add_sms(user.id, phone)
         db.session.commit()
         user_id = user.id
         db.engine.dispose()
@@ -163,7 +163,8 @@ def test_sms_set_up_alternating_servers(cluster, a, b, browser):
     assert r.status == 200 and SMS_ON in r.text, r
 
     assert SMS_ON in browser.get(a, "/settings/account").text
-    assert db_value(cluster, "SELECT sms_phone FROM users WHERE id = :id", id=user_id) == phone
+    assert db_value(cluster, "SELECT lookup FROM authenticators WHERE user_id = :id "
+                             "AND kind = 'sms'", id=user_id) == phone
 
 
 def test_authenticator_app_set_up_alternating_servers(cluster, a, b, browser):
@@ -185,8 +186,8 @@ def test_authenticator_app_set_up_alternating_servers(cluster, a, b, browser):
     r = browser.post(a, "/settings/two-step/app/code", {"code": oathtool(secret)})
     assert r.status == 200 and APP_ON in r.text, r
     assert APP_ON in browser.get(b, "/settings/account").text
-    assert db_value(cluster, "SELECT totp_enabled_at IS NOT NULL FROM users WHERE id = :id",
-                    id=user_id)
+    assert db_value(cluster, "SELECT count(*) = 1 FROM authenticators WHERE user_id = :id "
+                             "AND kind = 'app' AND enabled_at IS NOT NULL", id=user_id)
 
 
 def test_sign_in_rate_limit_counts_across_servers(a, b, browser):

@@ -534,13 +534,15 @@ def test_encryption_keys_rotate(app, client, auth, make_user, outbox, clock, tmp
         raw = copy.read_bytes()
         assert secret.encode() not in raw and base64.b32decode(secret) not in raw
         with sqlite3.connect(copy) as con:
-            (token,) = con.execute("SELECT totp_secret FROM users WHERE id = ?",
+            (token,) = con.execute("SELECT secret FROM authenticators WHERE user_id = ? "
+                                   "AND kind = 'app' AND enabled_at IS NOT NULL",
                                    (uid,)).fetchone()
     else:  # PostgreSQL: read the row as a copy would hold it
         engine = sa.create_engine(url)
         with engine.connect() as con:
-            rows = con.execute(sa.text("SELECT * FROM users")).all()
-            token = con.execute(sa.text("SELECT totp_secret FROM users WHERE id = :i"),
+            rows = con.execute(sa.text("SELECT * FROM authenticators")).all()
+            token = con.execute(sa.text("SELECT secret FROM authenticators WHERE user_id = :i "
+                                        "AND kind = 'app' AND enabled_at IS NOT NULL"),
                                 {"i": uid}).scalar_one()
         engine.dispose()
         assert all(secret not in str(value) for row in rows for value in row)

@@ -331,6 +331,7 @@ def verify(client, code, *, htmx=False):
 def user_row(app, user_id) -> User:
     with app.app_context():
         user = db.session.get(User, user_id)
+        user.authenticators  # noqa: B018 - load the factor rows before detaching
         db.session.expunge(user)
         return user
 
@@ -425,18 +426,25 @@ CHANGES = {
 }
 
 
+def add_app_key(user_id: int, secret: str, *, last_step: int | None = None) -> None:
+    """Add an authenticator-app key that is on (in an app context; the caller commits)."""
+    from hubweb.models import Authenticator
+    from hubweb.twostep.appcodes import keybox
+
+    now = utcnow()
+    db.session.add(Authenticator(user_id=user_id, kind="app", secret=keybox().encrypt(secret),
+                                 created_at=now, enabled_at=now, last_step=last_step))
+
+
 def set_up(app, user_id, before: str) -> None:
     """Turn on, directly in the database, what ``before`` names: "" nothing,
     "sms" SMS 2SV, "app" SMS and the authenticator app (key :data:`APP_SECRET`)."""
-    from hubweb.twostep.appcodes import keybox
 
     if before:
         set_sms(app, user_id)
     if before == "app":
         with app.app_context():
-            user = db.session.get(User, user_id)
-            user.totp_secret = keybox().encrypt(APP_SECRET)
-            user.totp_enabled_at = utcnow()
+            add_app_key(user_id, APP_SECRET)
             db.session.commit()
 
 

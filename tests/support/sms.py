@@ -14,7 +14,7 @@ import re
 import sqlalchemy as sa
 
 from hubweb.extensions import db
-from hubweb.models import SecurityEvent, User, UserSession
+from hubweb.models import Authenticator, SecurityEvent, User, UserSession
 from hubweb.timeutil import utcnow
 from hubweb.twostep.models import SmsCode
 from tests.support.accounts import COOKIE, PASSWORD, csrf_token  # noqa: F401 - shared
@@ -140,6 +140,13 @@ def enable_sms(client, app, outbox, phone=PHONE_INPUT, *, htmx=True) -> str:
     return e164
 
 
+def add_sms(user_id: int, phone: str = PHONE) -> None:
+    """Add an SMS authenticator that is on (in an app context; the caller commits)."""
+    now = utcnow()
+    db.session.add(Authenticator(user_id=user_id, kind="sms", lookup=phone,
+                                 created_at=now, enabled_at=now))
+
+
 def set_sms(app, user_id, phone=PHONE, *, behind_sessions_back=False) -> None:
     """Turn SMS 2SV on directly in the database (a precondition, not the thing tested).
 
@@ -148,19 +155,26 @@ def set_sms(app, user_id, phone=PHONE, *, behind_sessions_back=False) -> None:
     leaves them as they were (password only), for the session-factor guard.
     """
     with app.app_context():
-        user = db.session.get(User, user_id)
-        user.sms_phone, user.sms_enabled_at = phone, utcnow()
+        add_sms(user_id, phone)
         if not behind_sessions_back:
             db.session.execute(sa.update(UserSession).where(UserSession.user_id == user_id)
                                .where(UserSession.state == "signed_in").values(factors=2))
         db.session.commit()
 
 
+#: The account's factor state as the ``users`` columns said it before the
+#: ``authenticators`` table: read properties of :class:`~hubweb.models.User`.
+FACTOR_VIEWS = ("sms_phone", "sms_enabled_at", "totp_secret", "totp_enabled_at",
+                "totp_last_step", "totp_pending_secret", "totp_pending_at")
+
+
 def user_row(app, user_id) -> dict:
-    """Every column of the ``users`` row, to compare before and after."""
+    """Every column of the ``users`` row, and the factor state
+    (:data:`FACTOR_VIEWS`), to compare before and after."""
     with app.app_context():
         row = db.session.execute(sa.select(User.__table__).where(User.id == user_id)).one()
-        return dict(row._mapping)
+        user = db.session.get(User, user_id)
+        return {**row._mapping, **{name: getattr(user, name) for name in FACTOR_VIEWS}}
 
 
 def event_kinds(app, user_id) -> list[str]:
