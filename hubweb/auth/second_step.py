@@ -139,9 +139,17 @@ class SecondStep:
     @property
     def lost_phone_help(self) -> str:
         """What to do without the phone (or app) of the chosen method, worded for
-        this place: :data:`hubweb.twostep.messages.LOST_PHONE` by purpose, method
-        and whether another method is on."""
-        return msg.LOST_PHONE[(self.purpose, self.method, len(self.methods) > 1)]
+        this place: the chosen factor's ``lost_text``, each other one's
+        ``switch_hint`` and the place's closing sentence
+        (:func:`hubweb.twostep.messages.lost_help`)."""
+        return msg.lost_help(self.purpose, self.factor.lost_text,
+                             [other.switch_hint for other in self.others])
+
+    @property
+    def choose_method(self) -> str:
+        """The refusal of a switch to a method this person does not have: their
+        methods, by name ("Choose the authenticator app or SMS.")."""
+        return msg.choose_method([factor.choice_name for factor in self._factors])
 
     def begin(self) -> Result:
         """Begin the chosen factor for this step, once; later calls do nothing

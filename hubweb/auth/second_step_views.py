@@ -22,7 +22,6 @@ from flask import request, url_for
 
 from ..htmx import is_htmx, redirect_to, render
 from ..replies import status_for
-from ..twostep import messages as msg
 from .forms import CodeForm, EmptyForm
 from .second_step import SecondStep
 
@@ -87,7 +86,7 @@ class Place:
         try:
             result = step.choose(request.form.get("method", ""))
         except ValueError:
-            return self.reply(step, CodeForm(formdata=None), 422, notice=msg.CHOOSE_METHOD)
+            return self.reply(step, CodeForm(formdata=None), 422, notice=step.choose_method)
         # Switched; a refused send (limit, gateway) still says so in the status.
         return self.reply(step, CodeForm(formdata=None), status_for(result),
                           notice=result.alert, send=result)

@@ -17,6 +17,14 @@ class FactorBase:
     :ivar key: the short name in forms and session state (``"sms"``).
     :ivar name: the verbose name ("SMS").
     :ivar switch_label: the words of its switch at the second step ("Use SMS").
+    :ivar choice_name: its name as the thing chosen ("SMS", "the authenticator
+        app"), listed in "Choose the authenticator app or SMS.".
+    :ivar lost_text: the first sentence of the help for someone without it at
+        the second step ("No access to your phone?").
+    :ivar switch_hint: the sentence of that help, when another factor is the
+        chosen one, on using this one instead ('Choose "Use SMS" to get a code
+        by text message.'); the help is
+        :func:`hubweb.twostep.messages.lost_help`.
     :ivar template: its second-step input: a Jinja ``prompt(step, countdown)`` macro.
     :ivar numeric: True when the answer is a numeric one-time code.
     :ivar sends: True when :meth:`begin` sends a code ("Send code"/"Resend code").
@@ -26,6 +34,9 @@ class FactorBase:
     key: str
     name: str
     switch_label: str
+    choice_name: str
+    lost_text: str
+    switch_hint: str
     template: str
     numeric: bool = True
     sends: bool = False

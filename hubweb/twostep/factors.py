@@ -29,6 +29,11 @@ class Factor(Protocol):
     :ivar key: the short name in forms and session state (``"sms"``, ``"app"``).
     :ivar name: the verbose name ("SMS", "authenticator app").
     :ivar switch_label: the words of its switch at the second step ("Use SMS").
+    :ivar choice_name: its name as the thing chosen ("the authenticator app").
+    :ivar lost_text: the help's first sentence for someone without it ("No
+        access to your phone?").
+    :ivar switch_hint: the help's sentence on using it instead of the chosen
+        one ('Choose "Use SMS" to get a code by text message.').
     :ivar template: the Jinja macros of its second-step input: ``prompt(step)``,
         ``buttons(step, countdown)`` and ``forms(step, resend_action)``.
     :ivar numeric: True when the answer is a numeric one-time code (the
@@ -41,6 +46,9 @@ class Factor(Protocol):
     key: str
     name: str
     switch_label: str
+    choice_name: str
+    lost_text: str
+    switch_hint: str
     template: str
     numeric: bool
     sends: bool

@@ -228,4 +228,6 @@ class SmsFactor(FactorBase):
 
 
 FACTOR = SmsFactor(key="sms", name="SMS", switch_label="Use SMS",
-                   template="twostep/_sms_input.html", sends=True, requires_base=False)
+                   template="twostep/_sms_input.html", sends=True, requires_base=False,
+                   choice_name="SMS", lost_text="No access to your phone?",
+                   switch_hint='Choose "Use SMS" to get a code by text message.')

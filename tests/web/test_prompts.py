@@ -31,7 +31,32 @@ from tests.support.sms import set_sms, start_second_step, text
 
 CAROL = "carol@example.com"
 WEAK = "short"
-LOST = two_step_msg.LOST_PHONE
+#: The help for a lost phone (or app), by place, chosen method and whether
+#: another method is on: the words a person reads, in full.
+LOST = {
+    ("sign_in", "sms", True): (
+        "No access to your phone? Choose \"Use authenticator app\" if the app is on "
+        "another device. If you have neither, ask your administrator to reset two-step "
+        "verification for your account; you can then sign in with your password."),
+    ("sign_in", "app", True): (
+        "No access to your authenticator app? Choose \"Use SMS\" to get a code by text "
+        "message. If you have neither, ask your administrator to reset two-step "
+        "verification for your account; you can then sign in with your password."),
+    ("sign_in", "sms", False): (
+        "No access to your phone? Ask your administrator to reset two-step verification "
+        "for your account; you can then sign in with your password."),
+    ("recovery", "sms", True): (
+        "No access to your phone? Choose \"Use authenticator app\" if the app is on "
+        "another device. If you have neither, ask your administrator to reset two-step "
+        "verification for your account, then open the link in the email again."),
+    ("recovery", "app", True): (
+        "No access to your authenticator app? Choose \"Use SMS\" to get a code by text "
+        "message. If you have neither, ask your administrator to reset two-step "
+        "verification for your account, then open the link in the email again."),
+    ("recovery", "sms", False): (
+        "No access to your phone? Ask your administrator to reset two-step verification "
+        "for your account, then open the link in the email again."),
+}
 
 
 def plain_post(client, path, data, page_path=None):
