@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..models import User
+from .messages import CODE_FORMAT
 from .result import Result
 
 
@@ -27,6 +28,11 @@ class FactorBase:
         :func:`hubweb.twostep.messages.lost_help`.
     :ivar template: its second-step input: a Jinja ``prompt(step, countdown)`` macro.
     :ivar numeric: True when the answer is a numeric one-time code.
+    :ivar answer_field: the form field that carries the answer at the second
+        step (CONTRACT.md ``code``; a security key would post ``credential``).
+    :ivar answer_label: that field's label.
+    :ivar answer_missing: the error when the field is empty or too long.
+    :ivar answer_max: the most characters an answer may have.
     :ivar sends: True when :meth:`begin` sends a code ("Send code"/"Resend code").
     :ivar requires_base: True when it can only be on with the base factor.
     """
@@ -39,6 +45,10 @@ class FactorBase:
     switch_hint: str
     template: str
     numeric: bool = True
+    answer_field: str = "code"
+    answer_label: str = "Verification code"
+    answer_missing: str = CODE_FORMAT
+    answer_max: int = 64
     sends: bool = False
     requires_base: bool = True
 

@@ -38,6 +38,9 @@ class Factor(Protocol):
         ``buttons(step, countdown)`` and ``forms(step, resend_action)``.
     :ivar numeric: True when the answer is a numeric one-time code (the
         ``inputmode="numeric"`` code field of the second step).
+    :ivar answer_field: the form field of its answer at the second step
+        (``code``); with ``answer_label``, ``answer_missing`` (the error when
+        it is empty or longer than ``answer_max``), the web layer's form.
     :ivar sends: True when :meth:`begin` sends something (a code by SMS): the
         step then offers "Send code"/"Resend code" within :meth:`hold`.
     :ivar requires_base: True when it can only be on with the base factor.
@@ -51,6 +54,10 @@ class Factor(Protocol):
     switch_hint: str
     template: str
     numeric: bool
+    answer_field: str
+    answer_label: str
+    answer_missing: str
+    answer_max: int
     sends: bool
     requires_base: bool
 

@@ -9,14 +9,16 @@ codes for the frozen instant, so "one step off" is exact.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
 from hubweb import accounts, create_app
+from hubweb.auth.forms import answer_form
 from hubweb.extensions import db
 from hubweb.models import User
 from hubweb.timeutil import utcnow
-from hubweb.twostep import appcodes
+from hubweb.twostep import appcodes, factors
 from hubweb.twostep.keys import new_secret
 from hubweb.twostep.smscodes import Problem
 from tests.support.accounts import PASSWORD, Auth, csrf_token
@@ -435,3 +437,17 @@ def test_recovery_with_sms_only_has_no_choice(app, client, auth, make_user, outb
                                token=csrf_token(client, link)), link)
     assert r.status_code == 422
 
+
+
+def test_the_answer_field_is_the_one_the_factor_declares(app):
+    """The second step reads a factor's answer by the field it names: SMS and the
+    app ``code`` (numeric keyboard); another factor its own field and keyboard."""
+    key_like = replace(factors.get("app"), answer_field="credential", numeric=False,
+                       answer_missing="Use your security key.", answer_max=4)
+    with app.test_request_context(method="POST", data={"credential": "toolong"}):
+        app.config["WTF_CSRF_ENABLED"] = False
+        form = answer_form(key_like)()
+        assert not form.validate() and form.credential.errors == ["Use your security key."]
+        assert 'inputmode="text"' in str(form.credential)
+        assert answer_form(factors.get("sms")) is answer_form(factors.get("app"))
+        assert 'inputmode="numeric"' in str(answer_form(factors.get("sms"))().code)
