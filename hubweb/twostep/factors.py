@@ -93,6 +93,12 @@ def base() -> Factor:
     return next(factor for factor in FACTORS if not factor.requires_base)
 
 
+def in_set_up_order() -> list[Factor]:
+    """Every factor as the settings page lists them: the base first (it is set
+    up first), then the others in registry order."""
+    return [base(), *(factor for factor in FACTORS if factor is not base())]
+
+
 def get(key: str) -> Factor:
     """The factor called ``key``.
 

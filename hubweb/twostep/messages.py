@@ -81,6 +81,10 @@ REAUTH_PROMPTS = {
                 "and your other sessions will be signed out."),
 }
 
+#: The warning of the password panel of "Disable two-step verification".
+DISABLE_WARNING = ("Turning off two-step verification makes your account less secure: "
+                   "anyone who learns your password can then sign in.")
+
 #: The closing sentence of the help under the second step for someone without
 #: the chosen factor (its ``lost_text``, then each other factor's
 #: ``switch_hint``), by place (``sign_in``, ``recovery``) and by how many

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from hubweb.extensions import db
 from hubweb.models import UserSession
+from hubweb.settings import flow_table
 from tests.support.accounts import PASSWORD, csrf_token
 from tests.support.authenticator import Doc, oath
 from tests.support.sms import (
@@ -248,6 +249,15 @@ def test_reset_code_sent_again_shows_the_new_password_step(app, client, make_use
 
 
 # --- rule 2: a reload, Back or Forward never loses a step -------------------------------
+
+
+def test_each_flow_module_registers_its_flows_and_panels_once(app):
+    assert sorted(flow_table.FLOWS) == sorted(FLOWS)
+    assert sorted(flow_table.PANELS) == ["code", "phone", "reauth", "secret"]
+    with pytest.raises(ValueError, match="'sms' is registered already"):
+        flow_table.register(flow_table.FLOWS["sms"])
+    with_code = sorted(f.name for f in flow_table.FLOWS.values() if f.confirm)
+    assert with_code == ["app", "phone", "sms"]
 
 
 def test_every_step_url_opened_directly_shows_the_settings_page(app, client, signed_in):

@@ -23,6 +23,7 @@ def keys(found) -> list[str]:
 def test_the_registry_offers_the_app_before_sms_and_sms_is_the_base():
     assert keys(factors.FACTORS) == ["app", "sms"]
     assert factors.base().key == "sms"
+    assert keys(factors.in_set_up_order()) == ["sms", "app"]  # the settings section
     assert [f.key for f in factors.FACTORS if f.requires_base] == ["app"]
     assert factors.get("app").switch_label == "Use authenticator app"
     assert factors.get("sms").switch_label == "Use SMS"
