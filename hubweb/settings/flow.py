@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import time
 
-from flask import g, session
+from flask import session
 
+from ..replies import note_retry_after, noted_retry_after
 from .flow_table import FLOWS
 from .reauth import REAUTH_SECONDS, require_recent_password
 
@@ -92,20 +93,21 @@ def stash(panel: str, status: int, form=None, *, notice: str | None = None,
 
     :param form: the submitted form; its errors are kept, and its typed
         ``phone`` (the person's own input; never a password or a code).
-        The 429 wait noted in ``g.retry_after`` is kept too.
+        The 429 wait noted for ``Retry-After`` is kept too
+        (:func:`hubweb.replies.noted_retry_after`).
     """
     errors = {name: list(field.errors) for name, field in (form._fields.items() if form
                                                             else ()) if field.errors}
     typed = form.phone.data if form is not None and "phone" in form._fields else None
     session["two_step_view"] = {"panel": panel, "status": status, "errors": errors,
                                 "phone": typed, "notice": notice, "resent": resent,
-                                "retry_after": g.get("retry_after")}
+                                "retry_after": noted_retry_after()}
 
 
 def take() -> dict | None:
-    """The stashed additions of :func:`stash`, once; a 429's wait goes back to
-    ``g.retry_after`` for the ``Retry-After`` header (hubweb.errors)."""
+    """The stashed additions of :func:`stash`, once; a 429's wait is noted
+    again for the ``Retry-After`` header (:func:`hubweb.replies.note_retry_after`)."""
     view = session.pop("two_step_view", None)
-    if view and view.get("retry_after"):
-        g.retry_after = view["retry_after"]
+    if view:
+        note_retry_after(view.get("retry_after"))
     return view

@@ -23,9 +23,9 @@ from hubweb.twostep.keys import new_secret
 from hubweb.twostep.smscodes import Problem
 from tests.support.accounts import PASSWORD, Auth, csrf_token
 from tests.support.authenticator import (
+    APP_SECRET,
     EMAIL,
     PHONE,
-    both_on,
     click,
     enable_sms,
     is_fragment,
@@ -48,13 +48,10 @@ SMS_PROMPT = "Enter the 6-digit code we sent by text message to"
 
 
 @pytest.fixture
-def signed_in_halfway(app, client, auth, make_user, outbox, clock):
-    """Both methods on; 20 minutes later the password was given again (pending)."""
-    uid = make_user()
-    secret = both_on(client, auth, outbox, clock)
-    clock.shift(20 * 60)
+def signed_in_halfway(client, auth, with_sms_and_app):
+    """Both methods on; the password was given (pending)."""
     assert auth.sign_in().headers["Location"] == "/sign-in/verify"
-    return uid, secret
+    return with_sms_and_app, APP_SECRET
 
 
 def drift(text):

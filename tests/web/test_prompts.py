@@ -256,12 +256,7 @@ def test_a_code_not_sent_yet_is_for_this_reset_or_this_sign_in(app, client, make
     assert "for this sign-in yet" in page(signing_in.get("/sign-in/verify")).words
 
 
-def test_lost_phone_help_names_the_other_method(app, client, auth, make_user, outbox, clock):
-    make_user()
-    auth.sign_in()
-    enable_sms(client, outbox)
-    enable_app(client, clock)
-    auth.sign_out()
+def test_lost_phone_help_names_the_other_method(app, client, with_sms_and_app, outbox):
     start_second_step(client)
     r = client.get("/sign-in/verify")
     assert LOST[("sign_in", "app", True)] in page(r).words  # the app is asked first
