@@ -81,8 +81,8 @@ def left_second_step():
     half-signed-in session's CSRF token) goes home, anything else to sign-in.
 
     :mod:`hubweb.errors` asks this before refusing such a POST's CSRF token,
-    so a code sent again after success lands where the person now is (issue
-    11, rule 1) instead of on "This form has expired".
+    so a code sent again after success lands where the person now is (a step
+    done twice ends in the truthful state) instead of on "This form has expired".
     """
     if request.endpoint not in STEP_ENDPOINTS:
         return None

@@ -26,7 +26,8 @@ from ..twostep.result import Result
 
 @dataclass(frozen=True)
 class Countdown:
-    """A send limit said calmly next to the button it holds back (issue 11 rule 4).
+    """A send limit said calmly next to the button it holds back (no error
+    the person did not cause).
 
     The page shows :attr:`words`; where JavaScript runs, ``static/app.js``
     counts :attr:`seconds` down, rewriting ``{wait}`` in :attr:`text` with
@@ -175,7 +176,7 @@ class SecondStep:
     def stash(self, status: int, errors=(), *, notice: str | None = None,
               resent: bool = False, held: bool = False) -> None:
         """Keep what the next GET of this step shows once: a plain POST answers
-        303 to that GET (post/redirect/get; issue 11, rule 2), so a reload or
+        303 to that GET (post/redirect/get: a reload or Back never loses a step), so a reload or
         Back never resends a form. ``errors`` are the code field's messages
         (never the code typed); the 429 wait is kept for ``Retry-After``;
         ``held`` says a send limit held this request's code back, so the GET

@@ -9,7 +9,7 @@ switch to ``E_method``, with the same URL arguments) and what happens on
 success; the handlers here do the rest.
 
 Every plain POST answers 303 to the step's page, which shows the reply once
-(:meth:`SecondStep.stash`; issue 11, rule 2); htmx gets the ``#second-step``
+(:meth:`SecondStep.stash`: a reload or Back never loses a step); htmx gets the ``#second-step``
 fragment. The status of a refusal is :func:`hubweb.replies.status_for`.
 """
 

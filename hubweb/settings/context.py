@@ -4,7 +4,7 @@ The whole page (:func:`settings_context`) reads the signed-in sessions and
 the recent security activity; a fragment reads only what it shows, so a
 two-step panel costs no query at all, and a reply to a change adds just the
 parts it carries (:func:`change_context`): the other-sessions offer, the new
-activity row and, when sessions ended, the sessions list (issue 11, rule 9).
+activity row and, when sessions ended, the sessions list (what changed shows at once).
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ One flow at a time, in ``session["two_step"]``::
 ``code``, ``secret`` (the secret key panel), or ``done`` (the flow finished;
 ``message`` then holds what is now true). The state is the single source of
 what the page shows, so a reload, Back or Forward (with or without
-JavaScript) shows the same step again (issue 11, rule 2), and a step
+JavaScript) shows the same step again (a reload never loses a step), and a step
 submitted again after its flow finished (double click, two tabs, Back then
-resubmit) answers with the finished state instead of an error (rule 1).
+resubmit) answers with the finished state instead of an error (a step done
+twice ends in the truthful state).
 
 Without JavaScript every POST answers 303 to the settings page
 (post/redirect/get, RFC 9110 section 15.4.4); what that one reply must add

@@ -4,7 +4,7 @@ A panel is one template (``settings/_panel_<name>.html``), chosen by
 ``settings/_two_step_body.html``, and one row of :data:`.flow_table.PANELS`
 (registered by its flow module); :func:`panel_context` gives its context,
 and :func:`current_view` what a GET of the settings page shows in the section
-(the step the flow is at; issue 11, rule 2).
+(the step the flow is at: a reload never loses a step).
 """
 
 from __future__ import annotations

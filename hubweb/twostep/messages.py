@@ -25,8 +25,8 @@ SEND_RESEND_WAIT = (
     "Several codes were sent in a row. Wait {wait} before asking for another. If they do "
     "not arrive, check that the phone has signal and can receive text messages."
 )
-# Said calmly next to the button while a send limit holds it back (issue 11 rule 4);
-# a countdown in the page rewrites {wait}, then shows SEND_READY.
+# Said calmly next to the button while a send limit holds it back (no error
+# the person did not cause); a countdown in the page rewrites {wait}, then shows SEND_READY.
 SEND_AGAIN_IN = "You can ask for a new code in {wait}."
 SEND_READY = 'You can choose "{button}" now.'
 SEND_LIMIT_ACCOUNT = "Too many codes were sent to this account. Wait {wait} and try again."

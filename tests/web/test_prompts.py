@@ -1,6 +1,6 @@
-"""Prompts and words, as plain HTTP: prompts say what they are for and for which account
-(rule 5), a refused whole page puts the first invalid field in focus (rule 6),
-the help for a lost phone fits its place (rule 8), and the words of "Layout and
+"""Prompts and words, as plain HTTP: prompts say what they are for and for which
+account, a refused whole page puts the first invalid field in focus, the help
+for a lost phone fits its place, and the words of "Layout and
 words" (the status said once, "moved to a new key", links in the outbox).
 
 What a person sees in Chromium (focus after htmx swaps, the 390 px layout, the
@@ -83,7 +83,7 @@ def register_and_get_link(client, outbox, email=CAROL) -> str:
     return outbox.last_link(to=email)
 
 
-# --- rule 5: which account, and what happens next ------------------------------------
+# --- which account, and what happens next ------------------------------------
 
 def test_confirmation_page_shows_the_account_in_a_read_only_username(client, outbox):
     link = register_and_get_link(client, outbox)
@@ -177,7 +177,7 @@ def test_every_reauth_prompt_says_what_happens_next_and_for_which_account(
     assert doc.button("Continue").attrs["class"] == ("danger" if danger else "primary")
 
 
-# --- rule 6: focus after a refused form (whole pages; htmx panels: Chromium) ------------
+# --- focus after a refused form (whole pages; htmx panels: Chromium) ------------
 
 def test_a_refused_registration_focuses_the_field_in_error(client):
     doc = page(plain_post(client, "/register", {"email": CAROL, "password": WEAK}))
@@ -221,7 +221,7 @@ def test_a_refused_new_password_focuses_it_on_the_whole_page(client, auth, make_
     assert "aria-invalid" not in doc.find("input", name="password")[0].attrs
 
 
-# --- rule 8: help for a lost phone, worded for its place ------------------------------
+# --- help for a lost phone, worded for its place ------------------------------
 
 def test_lost_phone_help_at_sign_in_with_sms_only(app, client, make_user):
     set_sms(app, make_user())
