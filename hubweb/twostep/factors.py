@@ -1,4 +1,4 @@
-"""Second factors as one registry: the :class:`Factor` protocol and :data:`FACTORS`.
+"""Second factors as one registry: :data:`FACTORS`, of :data:`Factor` objects.
 
 After django-otp's device, django-two-factor-auth's ``MethodRegistry`` and
 Flask-Security's two-factor plugins: the second step, the method switch and
@@ -16,69 +16,13 @@ The KBH rules, written here once:
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from ..models import User
 from . import appcodes, smscodes
-from .result import Result
+from .factorbase import FactorBase
 
-
-class Factor(Protocol):
-    """One kind of second factor.
-
-    :ivar key: the short name in forms and session state (``"sms"``, ``"app"``).
-    :ivar name: the verbose name ("SMS", "authenticator app").
-    :ivar switch_label: the words of its switch at the second step ("Use SMS").
-    :ivar choice_name: its name as the thing chosen ("the authenticator app").
-    :ivar lost_text: the help's first sentence for someone without it ("No
-        access to your phone?").
-    :ivar switch_hint: the help's sentence on using it instead of the chosen
-        one ('Choose "Use SMS" to get a code by text message.').
-    :ivar template: the Jinja macros of its second-step input: ``prompt(step)``,
-        ``buttons(step, countdown)`` and ``forms(step, resend_action)``.
-    :ivar numeric: True when the answer is a numeric one-time code (the
-        ``inputmode="numeric"`` code field of the second step).
-    :ivar answer_field: the form field of its answer at the second step
-        (``code``); with ``answer_label``, ``answer_missing`` (the error when
-        it is empty or longer than ``answer_max``), the web layer's form.
-    :ivar sends: True when :meth:`begin` sends something (a code by SMS): the
-        step then offers "Send code"/"Resend code" within :meth:`hold`.
-    :ivar requires_base: True when it can only be on with the base factor.
-    """
-
-    key: str
-    name: str
-    switch_label: str
-    choice_name: str
-    lost_text: str
-    switch_hint: str
-    template: str
-    numeric: bool
-    answer_field: str
-    answer_label: str
-    answer_missing: str
-    answer_max: int
-    sends: bool
-    requires_base: bool
-
-    def is_on(self, user: User) -> bool:
-        """True while ``user`` has this factor on."""
-
-    def begin(self, user: User, purpose: str) -> Result:
-        """Start a check for ``purpose`` (``sign_in``, ``recovery``): send a code,
-        make a challenge, or nothing. Commits what it writes."""
-
-    def hold(self, user: User, purpose: str) -> Result:
-        """Whether a limit holds :meth:`begin` back now (ok: it may run)."""
-
-    def verify(self, user: User, answer: str | None, purpose: str) -> Result:
-        """Check the person's answer; on success the caller commits."""
-
-    def destination(self, user: User) -> str:
-        """Where a code goes, as the page may show it (a masked number), or ""."""
-
-    def disable(self, user: User) -> None:
-        """Turn this factor off for ``user`` (all its instances). The caller commits."""
+#: One kind of second factor: what it is called, its words, whether a user has
+#: it, ``begin``/``verify``/``disable`` (:class:`~.factorbase.FactorBase`).
+Factor = FactorBase
 
 
 #: Every factor, in the order the second step offers them: the first one on is
