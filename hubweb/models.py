@@ -17,6 +17,15 @@ from .extensions import db
 from .timeutil import UTCDateTime, utcnow
 
 
+def _factor_view(kind: str, column: str, doc: str, *, enabled: bool = True) -> property:
+    """A read-only property of :class:`User`: ``column`` of its first ``kind``
+    authenticator that is on (``enabled``) or being set up, or ``None``."""
+    def read(user: User):
+        row = user.authenticator(kind, enabled=enabled)
+        return getattr(row, column) if row else None
+    return property(read, doc=doc)
+
+
 class User(UserMixin, db.Model):
     """An account, identified by its normalised email address.
 
@@ -59,52 +68,25 @@ class User(UserMixin, db.Model):
         return None
 
     # Read views of the factor rows, in the words the domain uses.
-    @property
-    def sms_phone(self) -> str | None:
-        """The E.164 number of two-step verification by SMS, or ``None``."""
-        row = self.authenticator("sms")
-        return row.lookup if row else None
-
-    @property
-    def sms_enabled_at(self) -> datetime | None:
-        """When SMS was turned on (a new number keeps the time), or ``None``."""
-        row = self.authenticator("sms")
-        return row.enabled_at if row else None
+    sms_phone = _factor_view("sms", "lookup",
+                             "The E.164 number of two-step verification by SMS, or ``None``.")
+    sms_enabled_at = _factor_view("sms", "enabled_at",
+                                  "When SMS was turned on (a new number keeps the time).")
+    totp_secret = _factor_view("app", "secret",
+                               "The active authenticator-app key, encrypted, or ``None``.")
+    totp_enabled_at = _factor_view("app", "enabled_at",
+                                   "When the active authenticator-app key was confirmed.")
+    totp_last_step = _factor_view("app", "last_step",
+                                  "The last accepted TOTP time step (RFC 6238 section 5.2).")
+    totp_pending_secret = _factor_view("app", "secret", "The key being set up, encrypted.",
+                                       enabled=False)
+    totp_pending_at = _factor_view("app", "created_at", "When the key being set up was made.",
+                                   enabled=False)
 
     @property
     def sms_enabled(self) -> bool:
         """True while two-step verification by SMS is on."""
         return self.authenticator("sms") is not None
-
-    @property
-    def totp_secret(self) -> str | None:
-        """The active authenticator-app key, encrypted (``ENCRYPTION_KEYS``), or ``None``."""
-        row = self.authenticator("app")
-        return row.secret if row else None
-
-    @property
-    def totp_enabled_at(self) -> datetime | None:
-        """When the active authenticator-app key was confirmed, or ``None``."""
-        row = self.authenticator("app")
-        return row.enabled_at if row else None
-
-    @property
-    def totp_last_step(self) -> int | None:
-        """The last accepted TOTP time step (RFC 6238 section 5.2), or ``None``."""
-        row = self.authenticator("app")
-        return row.last_step if row else None
-
-    @property
-    def totp_pending_secret(self) -> str | None:
-        """The authenticator-app key being set up, encrypted, or ``None``."""
-        row = self.authenticator("app", enabled=False)
-        return row.secret if row else None
-
-    @property
-    def totp_pending_at(self) -> datetime | None:
-        """When the key being set up was made, or ``None``."""
-        row = self.authenticator("app", enabled=False)
-        return row.created_at if row else None
 
     @property
     def totp_enabled(self) -> bool:

@@ -6,10 +6,12 @@ a security event, the email to the account (queued in the same transaction,
 :mod:`hubweb.mailqueue`), and the commit. The settings views call them and
 only choose the reply.
 
-The rules written here once: the number of accounts one phone number may
-serve (:data:`MAX_ACCOUNTS_PER_NUMBER`); SMS is the base factor, so turning it
-off turns every factor off; a change made twice (double click, two tabs) is
-made once, the other request is told it is already so.
+The rules written here once: SMS is the base factor, so turning it off turns
+every factor off (through :func:`.factors.disable`); a change made twice
+(double click, two tabs) is made once (a conditional ``DELETE`` or
+``UPDATE`` that one request wins), the other request is told it is already
+so. The number of accounts one phone number may serve is SMS's own rule
+(:func:`.smscodes.number_problem`).
 """
 
 from __future__ import annotations
