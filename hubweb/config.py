@@ -63,6 +63,8 @@ DEFAULTS: dict[str, object] = {
     # https BASE_URL (a real deployment) they are refused unless this is true.
     "ALLOW_CONSOLE_BACKENDS": False,
     "PORTAL_NAME": "Business Hub",
+    # The languages offered, the default first (hubweb.i18n).
+    "LANGUAGES": "en,de,fr,es,ru,ar",
     # Argon2id parameters; None means argon2-cffi's defaults (RFC 9106 low-memory).
     "ARGON2_TIME_COST": None,
     "ARGON2_MEMORY_COST": None,
@@ -199,6 +201,7 @@ def validate(cfg) -> None:
                 "(32 url-safe base64-encoded bytes)"
             ) from exc
     cfg["ENCRYPTION_KEYS"] = keys
+    _validate_languages(cfg)
     _validate_region(cfg)
     _validate_backends(cfg)
     _validate_console(cfg)
@@ -215,6 +218,19 @@ def validate(cfg) -> None:
     _number(cfg, "PROXY_FIX", 0)
     _validate_database(cfg)
     _validate_limiter(cfg)
+
+
+def _validate_languages(cfg) -> None:
+    """Parse ``HUBWEB_LANGUAGES`` into a list of tags (see :func:`hubweb.i18n.parse_languages`).
+
+    :raises ConfigError: on an empty list or a tag hubweb has no catalog for.
+    """
+    from .i18n import parse_languages
+
+    try:
+        cfg["LANGUAGES"] = parse_languages(cfg["LANGUAGES"])
+    except ValueError as exc:
+        raise ConfigError(f"HUBWEB_LANGUAGES {exc}") from exc
 
 
 def _number(cfg, name: str, minimum: float, integer: bool = True) -> None:
