@@ -17,7 +17,8 @@ language; mail and SMS to a person go out under
 
 Templates get ``html_lang`` (a BCP 47 tag), ``html_dir`` (``ltr`` or
 ``rtl``), ``languages`` (``[(tag, name in its own language), ...]``) and
-``current_language`` (a tag) from :func:`init_app`.
+``current_language`` (a tag) and ``language_next`` (the path the chooser
+returns to, or None on a page whose path carries a token) from :func:`init_app`.
 """
 
 from __future__ import annotations
@@ -153,4 +154,20 @@ def init_app(app) -> None:
             "html_dir": text_direction(tag),
             "current_language": tag,
             "languages": [(t, language_name(t)) for t in languages()],
+            "language_next": return_path(),
         }
+
+
+def return_path() -> str | None:
+    """The path (and query) of this page for the chooser's ``next`` field, or None.
+
+    None for a request other than GET (its URL may not answer a GET) and for a
+    page whose URL carries an emailed token (``/reset-password/<token>``): the
+    token must not be copied into a form field; the chooser then goes back by
+    the Referer, or home.
+    """
+    if not has_request_context() or request.method != "GET":
+        return None
+    if request.view_args and "token" in request.view_args:
+        return None
+    return request.full_path.rstrip("?")
