@@ -33,17 +33,19 @@ from email.message import EmailMessage
 
 from email_validator import EmailNotValidError, validate_email
 
+from .i18n import lazy_text as _l
+
 #: RFC 2047 section 2: ``=?charset?encoding?encoded-text?=``; refused as soon as
 #: an ``=?`` is later followed by ``?=``, whatever lies between.
 _ENCODED_WORD = re.compile(r"=\?.*\?=", re.S)
 
 
 #: The messages of this area (one place; email-validator's own are added as they come).
-ADDRESS_CONTROL = "An email address cannot contain control characters or line breaks."
+ADDRESS_CONTROL = _l("An email address cannot contain control characters or line breaks.")
 ADDRESS_ENCODED_WORD = (
-    "An email address cannot contain encoded text (the characters =? followed by ?=)."
+    _l("An email address cannot contain encoded text (the characters =? followed by ?=).")
 )
-ADDRESS_REINTERPRETED = "This email address would be read as another address by mail software."
+ADDRESS_REINTERPRETED = _l("This email address would be read as another address by mail software.")
 
 
 class AddressError(ValueError):

@@ -12,7 +12,6 @@ import math
 import time
 
 from flask import flash, g, make_response, render_template, request
-from flask_babel import lazy_gettext as _l
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -27,6 +26,7 @@ from werkzeug.exceptions import (
 
 from .extensions import db, limiter, login_manager
 from .htmx import is_htmx
+from .i18n import lazy_text as _l
 
 log = logging.getLogger(__name__)
 
