@@ -47,6 +47,10 @@ CSRF_MESSAGE = (
     _l("This form has expired or did not come from this site. "
     "The page has been reloaded: please try again.")
 )
+#: The same without JavaScript, where nothing reloads the page.
+CSRF_RETRY_MESSAGE = _l(
+    "This form has expired or did not come from this site. Please try again."
+)
 NUL_MESSAGE = _l("Form values cannot contain NUL characters.")
 FILE_MESSAGE = _l("This form does not accept files. Fill in the form and send it again.")
 
@@ -172,7 +176,7 @@ def init_app(app) -> None:
             # on error statuses as well, and the reloaded page shows why.
             flash(str(CSRF_MESSAGE), "error")
             return "", 400, {"HX-Refresh": "true"}
-        return error_reply(400, CSRF_MESSAGE.replace("The page has been reloaded: p", "P"))
+        return error_reply(400, CSRF_RETRY_MESSAGE)
 
     @app.errorhandler(HTTPException)
     def _http(exc):

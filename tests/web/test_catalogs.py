@@ -160,3 +160,26 @@ def test_segment_counts_are_real_gsm_and_ucs2():
     assert gsm_septets("Ваш код") is None
     assert ucs2_units("Ваш код") == 7
     assert ucs2_units("😀") == 2
+
+
+@pytest.mark.parametrize(("setting", "value", "ok"), [
+    ("BASE_URL", f"https://{'h' * MAX_HOST}:8443", True),
+    ("BASE_URL", f"https://{'h' * (MAX_HOST + 1)}", False),
+    ("PORTAL_NAME", "W" * MAX_PORTAL, True),
+    ("PORTAL_NAME", "W" * (MAX_PORTAL + 1), False),
+    ("PORTAL_NAME", "Hub {" + "W" * (MAX_PORTAL - 5), False),  # "{" takes two septets
+    ("PORTAL_NAME", "Хаб", False),  # not GSM 7-bit: every SMS would be UCS-2
+    ("PORTAL_NAME", "", False),
+])
+def test_settings_keep_the_sms_within_one_segment(tmp_path, migrated_db, setting, value, ok):
+    from hubweb import create_app
+    from hubweb.config import ConfigError
+    from tests.support.database import fresh_database
+
+    config = {**fresh_database(tmp_path, migrated_db), "ALLOW_CONSOLE_BACKENDS": True,
+              setting: value}
+    if ok:
+        assert create_app(config).config[setting] == value
+    else:
+        with pytest.raises(ConfigError, match=f"HUBWEB_{setting}"):
+            create_app(config)
