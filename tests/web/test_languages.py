@@ -435,3 +435,15 @@ def test_chooser_refuses_an_overlong_next(client):
     assert reply.status_code == 400
     assert "The address of the page to go back to is too long." in reply.get_data(as_text=True)
     assert "language=" not in reply.headers.get("Set-Cookie", "")
+
+
+def test_email_validator_reasons_only_on_english_pages(app):
+    from hubweb import addresses
+
+    with app.app_context():
+        with pytest.raises(addresses.AddressError) as english:
+            addresses.check("no-at-sign.example.com")
+        with force_locale("de"), pytest.raises(addresses.AddressError) as german:
+            addresses.check("no-at-sign.example.com")
+    assert "@-sign" in str(english.value)
+    assert str(german.value) == str(addresses.ADDRESS_INVALID)
