@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..models import User
-from .messages import CODE_FORMAT
+from .messages import CODE_FORMAT, CODE_LABEL
 from .result import Result
 
 
@@ -51,7 +51,7 @@ class FactorBase:
     template: str
     numeric: bool = True
     answer_field: str = "code"
-    answer_label: str = "Verification code"
+    answer_label: str = CODE_LABEL
     answer_missing: str = CODE_FORMAT
     answer_max: int = 64
     sends: bool = False
