@@ -50,7 +50,8 @@ class EmptyForm(FlaskForm):
     """A form with only the CSRF token (buttons such as "Sign out")."""
 
 
-def code_field(label: str = CODE_LABEL, missing: str = CODE_FORMAT, max_length: int = 64, numeric: bool = True) -> StringField:
+def code_field(label: str = CODE_LABEL, missing: str = CODE_FORMAT, max_length: int = 64,
+               numeric: bool = True) -> StringField:
     """The ``code`` field (CONTRACT.md): text, numeric keyboard, one-time-code autofill.
 
     Never ``type="number"``, which would drop leading zeros.

@@ -1,7 +1,7 @@
 """the language chosen for an account
 
 Revision ID: 0008_user_language
-Revises: 0006_credential_version
+Revises: 0007_authenticators
 Create Date: 2026-12-07 16:00:00
 
 Nullable: existing accounts have no saved choice and keep following their
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0008_user_language'
-down_revision = '0006_credential_version'
+down_revision = '0007_authenticators'
 branch_labels = None
 depends_on = None
 
