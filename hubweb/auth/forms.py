@@ -1,5 +1,6 @@
 """Forms of the auth blueprint."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
@@ -11,7 +12,7 @@ class RegisterForm(FlaskForm):
     """``email`` and ``password`` (autocomplete ``new-password``)."""
 
     email = email_field()
-    password = password_field("Password", autocomplete="new-password")
+    password = password_field(_l("Password"), autocomplete="new-password")
 
 
 class SignInForm(FlaskForm):
@@ -52,10 +53,10 @@ def code_field() -> StringField:
     Never ``type="number"``, which would drop leading zeros.
     """
     return StringField(
-        "Verification code",
+        _l("Verification code"),
         validators=[
-            InputRequired("Enter the 6-digit code."),
-            Length(max=64, message="Enter the 6-digit code."),
+            InputRequired(_l("Enter the 6-digit code.")),
+            Length(max=64, message=_l("Enter the 6-digit code.")),
         ],
         render_kw={
             "type": "text",
@@ -77,10 +78,10 @@ class PhoneForm(FlaskForm):
     """``phone``: international or national format (``HUBWEB_PHONE_DEFAULT_REGION``)."""
 
     phone = StringField(
-        "Mobile phone number",
+        _l("Mobile phone number"),
         validators=[
-            InputRequired("Enter a mobile phone number."),
-            Length(max=64, message="The phone number is too long."),
+            InputRequired(_l("Enter a mobile phone number.")),
+            Length(max=64, message=_l("The phone number is too long.")),
         ],
         render_kw={"type": "tel", "autocomplete": "tel", "inputmode": "tel"},
     )
@@ -91,4 +92,4 @@ class ReauthForm(FlaskForm):
     the account's email, hidden, for password managers)."""
 
     username = username_field()
-    password = password_field("Enter your current password")
+    password = password_field(_l("Enter your current password"))
