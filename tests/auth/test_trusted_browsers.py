@@ -299,3 +299,18 @@ def test_a_password_reset_ends_every_trust(app, client, with_sms, outbox, clock)
 def db_version(app, user_id) -> int:
     with app.app_context():
         return db.session.scalar(sa.select(User.credential_version).where(User.id == user_id))
+
+
+@SEVEN_DAYS
+def test_sessions_purge_deletes_expired_trusted_browsers_only(app, runner, make_user, outbox,
+                                                              clock):
+    alice = make_user()
+    set_sms(app, alice)
+    sign_in_remembered(app.test_client(), outbox)
+    clock.shift(DAY)
+    sign_in_remembered(app.test_client(), outbox)
+    [_, newer] = trusted_rows(app)
+    clock.shift(6 * DAY)  # the first one ends now, the second a day later
+    result = runner.invoke(args=["sessions", "purge"])
+    assert "Deleted 1 expired trusted browsers." in result.output
+    assert [row.id for row in trusted_rows(app)] == [newer.id]
