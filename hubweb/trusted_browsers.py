@@ -16,7 +16,7 @@ current ``credential_version``, skips the second step: the session gets both
 factors, as after a code. It never skips the password: the cookie is looked
 at only once the password was right, so a stolen cookie alone reaches
 nothing (NIST SP 800-63B section 7.1 session bindings, 4.2.3
-reauthentication; OWASP ASVS 5.0 V6.8 and V7.4).
+reauthentication; OWASP ASVS 4.0.3 V3.4 cookie attributes).
 
 Every trust of an account ends at once on any change of the password
 (settings or reset), of the email address or of the two-step set-up, the
