@@ -168,8 +168,10 @@ def forget_all(user: User) -> int:
     :return: how many were trusted until now; with any, an event is recorded.
         The caller commits.
     """
-    count = len(in_force(user))
-    _delete(TrustedBrowser.user_id == user.id)
+    # Counted by the DELETE itself: of two parallel requests (two tabs), one
+    # deletes them and the other finds none, so one event is recorded.
+    count = _delete(_in_force(user.id, utcnow()))
+    _delete(TrustedBrowser.user_id == user.id)  # and those already out of force
     if count:
         events.record(user, "browsers_forgotten")
     if has_cookie():
