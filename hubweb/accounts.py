@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask_babel import gettext
 
-from . import addresses, passwords, session_factors
+from . import addresses, passwords, session_factors, trusted_browsers
 from .extensions import db
 from .models import User
 from .timeutil import utcnow
@@ -114,14 +114,15 @@ def credentials_changed(user: User, keep_session: str | None = None) -> None:
 
     Every such change calls this, in the transaction that makes the change
     (no emailed link or session outlives it): the password (settings or
-    reset, via :func:`set_password`), the email address, and the two-step
-    set-up (SMS on, off or a new number; the authenticator app on, off or a
-    new key; an operator's ``reset-2sv``).
+    reset, via :func:`set_password`), the email address, the two-step set-up
+    (SMS on, off or a new number; the authenticator app on, off or a new key;
+    an operator's ``reset-2sv``), and "Sign out of all other sessions".
 
     - ``credential_version`` goes up by one, in SQL (``SET v = v + 1``), so two
       concurrent changes both count: every emailed link issued before is
-      refused from now on (:mod:`hubweb.tokens`), and later uses (trusted
-      browsers) can end with it too.
+      refused from now on (:mod:`hubweb.tokens`), and every trusted browser
+      stops skipping the second step (:mod:`hubweb.trusted_browsers`; its rows
+      are deleted too).
     - Sessions that fall short of what the account now requires end, and
       half-signed-in ones too (:func:`hubweb.session_factors.end_weaker_sessions`,
       OWASP ASVS 5.0 V7.4); ``keep_session`` (the id of the session making
@@ -131,4 +132,5 @@ def credentials_changed(user: User, keep_session: str | None = None) -> None:
     """
     user.credential_version = User.credential_version + 1
     db.session.flush()
+    trusted_browsers.end_all(user.id)
     session_factors.end_weaker_sessions(user, keep=keep_session)

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
-from . import accounts, sessions
+from . import accounts, sessions, trusted_browsers
 from .extensions import db
 from .i18n import lazy_text as _l
 from .models import User
@@ -78,9 +78,12 @@ def reset_2sv(email: str) -> None:
 
 @sessions_cli.command("purge")
 def purge() -> None:
-    """Delete expired sessions (run it from cron, e.g. hourly)."""
+    """Delete expired sessions and trusted browsers (run it from cron, e.g. hourly)."""
     count = sessions.purge_expired(current_app)
     click.echo(f"Deleted {count} expired sessions.")
+    browsers = trusted_browsers.purge_expired()
+    db.session.commit()
+    click.echo(f"Deleted {browsers} expired trusted browsers.")
 
 
 keys_cli = AppGroup("keys", help="Manage the keys that encrypt TOTP secrets.")

@@ -78,6 +78,9 @@ DEFAULTS: dict[str, object] = {
     "SESSION_ABSOLUTE_TIMEOUT": 24 * 3600,
     "SESSION_TOUCH_INTERVAL": 60,
     "PENDING_SIGN_IN_TIMEOUT": 600,
+    # Days a browser may skip the second step of sign-in after "Don't ask again
+    # on this browser" (hubweb.trusted_browsers); 0 turns the offer off.
+    "TRUST_BROWSER_DAYS": 0,
     # Flask-WTF: tokens live as long as the server session that holds them.
     "WTF_CSRF_TIME_LIMIT": None,
     "WTF_CSRF_SSL_STRICT": False,
@@ -217,6 +220,7 @@ def validate(cfg) -> None:
     _number(cfg, "MAIL_TIMEOUT", 0.1, integer=False)
     _number(cfg, "SMS_HTTP_TIMEOUT", 0.1, integer=False)
     _number(cfg, "PROXY_FIX", 0)
+    _validate_trust_days(cfg)
     _validate_database(cfg)
     _validate_limiter(cfg)
 
@@ -257,6 +261,24 @@ def _validate_languages(cfg) -> None:
         cfg["LANGUAGES"] = parse_languages(cfg["LANGUAGES"])
     except ValueError as exc:
         raise ConfigError(f"HUBWEB_LANGUAGES {exc}") from exc
+
+
+#: The longest a browser may stay trusted, in days (hubweb.trusted_browsers).
+MAX_TRUST_BROWSER_DAYS = 30
+
+
+def _validate_trust_days(cfg) -> None:
+    """Check ``HUBWEB_TRUST_BROWSER_DAYS``: a whole number from 0 (off) to
+    :data:`MAX_TRUST_BROWSER_DAYS` (30).
+
+    :raises ConfigError: on anything else (text, a fraction, a negative number, over 30).
+    """
+    value = cfg["TRUST_BROWSER_DAYS"]
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not 0 <= value <= MAX_TRUST_BROWSER_DAYS:
+        raise ConfigError(
+            f"HUBWEB_TRUST_BROWSER_DAYS must be a whole number of days from 0 (off) to "
+            f"{MAX_TRUST_BROWSER_DAYS}; got {value!r}")
 
 
 def _number(cfg, name: str, minimum: float, integer: bool = True) -> None:

@@ -32,6 +32,10 @@ KINDS: dict[str, str] = {
     "app_replaced": _l("Authenticator app moved to a new secret key"),
     "app_disabled": _l("Authenticator app turned off"),
     "two_step_reset_by_operator": _l("Two-step verification turned off by an administrator"),
+    "sign_in_trusted": _l("Signed in on a trusted browser (no code asked)"),
+    "browser_trusted": _l("Browser trusted: no code asked at sign-in on it"),
+    "browser_forgotten": _l("Trusted browser forgotten"),
+    "browsers_forgotten": _l("All trusted browsers forgotten"),
 }
 
 RECENT_LIMIT = 20

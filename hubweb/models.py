@@ -184,6 +184,33 @@ class UserSession(db.Model):
     user: Mapped[User | None] = relationship(lazy="raise")
 
 
+class TrustedBrowser(db.Model):
+    """A browser that may skip the second step of sign-in for a while
+    ("Don't ask again on this browser", :mod:`hubweb.trusted_browsers`).
+
+    The browser's cookie carries a random token (256 bits); ``token_hash`` is
+    its SHA-256 (hex), so a copy of the database cannot be replayed as
+    cookies. The row counts only until ``expires_at`` and while
+    ``credential_version`` equals the account's :attr:`User.credential_version`
+    (any change of the password or the two-step set-up ends it). ``ip`` and
+    ``user_agent`` are those of the sign-in that trusted it, shown in the
+    settings; ``last_used_at`` is when it last skipped a second step.
+    """
+
+    __tablename__ = "trusted_browsers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str] = mapped_column(sa.String(512), default="")
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    credential_version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
 class SecurityEvent(db.Model):
     """Something that happened to an account's security, shown to its owner.
 

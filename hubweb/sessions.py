@@ -134,7 +134,7 @@ class ServerSessionInterface(SessionInterface):
 
     def get_cookie_name(self, app) -> str:
         """``__Host-hubweb`` on https (Secure, host-only), else ``hubweb_session``."""
-        return "__Host-hubweb" if _secure(app) else "hubweb_session"
+        return "__Host-hubweb" if secure_cookies(app) else "hubweb_session"
 
     def open_session(self, app, request) -> ServerSession:
         token = request.cookies.get(self.get_cookie_name(app))
@@ -197,7 +197,7 @@ class ServerSessionInterface(SessionInterface):
             if len(value) <= COOKIE_MAX_BYTES:
                 if session.old_id is not None:
                     db.session.commit()
-                response.set_cookie(name, value, **_cookie_options(app))
+                response.set_cookie(name, value, **cookie_options(app))
                 response.vary.add("Cookie")
                 return
         if session.record is None and (session.new_token or (session.modified and session)):
@@ -218,7 +218,7 @@ class ServerSessionInterface(SessionInterface):
             db.session.execute(sa.insert(UserSession).values(values))
             db.session.commit()
             session.record = UserSession(**values)
-            response.set_cookie(name, token, **_cookie_options(app))
+            response.set_cookie(name, token, **cookie_options(app))
             response.vary.add("Cookie")
             return
         if session.record is None:
@@ -226,7 +226,7 @@ class ServerSessionInterface(SessionInterface):
                 db.session.commit()
             if (session.old_id is not None or session.stale_cookie
                     or (session.from_cookie and session.modified)):
-                response.delete_cookie(name, **_cookie_options(app))
+                response.delete_cookie(name, **cookie_options(app))
             return
         values = {}
         if session.modified:
@@ -338,12 +338,15 @@ def _cookie_data_ok(data) -> bool:
         for f in flashes)
 
 
-def _secure(app) -> bool:
+def secure_cookies(app) -> bool:
+    """True when ``BASE_URL`` is https: cookies are then ``Secure`` with a ``__Host-`` name."""
     return str(app.config["BASE_URL"]).startswith("https://")
 
 
-def _cookie_options(app) -> dict:
-    return {"path": "/", "httponly": True, "samesite": "Lax", "secure": _secure(app)}
+def cookie_options(app) -> dict:
+    """The attributes of the portal's cookies: ``Path=/``, no ``Domain``, ``HttpOnly``,
+    ``SameSite=Lax``, ``Secure`` on https."""
+    return {"path": "/", "httponly": True, "samesite": "Lax", "secure": secure_cookies(app)}
 
 
 def user_agent() -> str:

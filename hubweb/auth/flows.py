@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import current_app, session, url_for
 
-from .. import events, mail, passwords
+from .. import events, mail, passwords, trusted_browsers
 from ..accounts import AccountError, find_by_email, normalize_email
 from ..extensions import db
 from ..i18n import lazy_text as _l
@@ -97,19 +97,29 @@ def after_password(user: User) -> str:
     """
     target = safe_next(session.get("next"))
     if user.two_step_enabled:
+        # A browser this account trusts skips the second step, never the password.
+        if trusted_browsers.skips_second_step(user):
+            return _signed_in(user, target, factors=2, kind="sign_in_trusted")
         return half_signed_in.start(user, target)
     return _signed_in(user, target, factors=1)
 
 
-def after_second_step(user: User) -> str:
+def after_second_step(user: User, remember: bool = False) -> str:
     """Turn the half-signed-in session into a full one, under a new id, that
-    records both factors (see :mod:`hubweb.sessions`)."""
+    records both factors (see :mod:`hubweb.sessions`).
+
+    :param remember: "Don't ask again on this browser" was ticked: while
+        trusted browsers are on, this browser is trusted
+        (:func:`hubweb.trusted_browsers.remember`).
+    """
+    if remember and trusted_browsers.days() > 0:
+        trusted_browsers.remember(user)
     return _signed_in(user, safe_next(session.get("next")), factors=2)
 
 
-def _signed_in(user: User, target: str, factors: int) -> str:
+def _signed_in(user: User, target: str, factors: int, kind: str = "sign_in") -> str:
     session.start(user, SIGNED_IN, factors)
-    events.record(user, "sign_in")  # committed with the session row, see above
+    events.record(user, kind)  # committed with the session row, see above
     return target
 
 

@@ -29,6 +29,9 @@ CONFIRM_WRONG_PASSWORD = (
 CONFIRMED = _l("Your email address is confirmed. You can sign in now.")
 ACCOUNT_CREATED = _l("Your account is ready. Sign in to continue.")
 SIGNED_OUT = _l("You have signed out.")
+SIGNED_OUT_FORGOTTEN = _l(
+    "You have signed out, and this browser is forgotten: it will ask for a code at the "
+    "next sign-in.")
 RESET_SENT = (
     _l("If an account uses {email}, we sent it a link to reset the password. "
     "The link is valid for 1 hour.")

@@ -14,7 +14,7 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from .. import accounts, events, i18n, mail, passwords, tokens
+from .. import accounts, events, i18n, mail, passwords, tokens, trusted_browsers
 from ..extensions import db, limiter
 from ..htmx import redirect_to
 from ..i18n import lazy_text as _l
@@ -25,6 +25,8 @@ from . import messages as msg
 from .blueprint import bp
 from .forms import ConfirmForm, EmptyForm, RegisterForm, SignInForm
 
+#: The sign-out form's second button, "Forget this browser" (its trust cookie).
+FORGET_BROWSER = "forget_browser"
 CONFIRM_SENDS_PER_HOUR = 3
 NOTICES_PER_HOUR = 3
 #: Session key: the address just proved (email confirmed), shown filled in on
@@ -192,14 +194,25 @@ def sign_in():
 @bp.post("/sign-out")
 def sign_out():
     """End the session on the server; the old cookie is then worthless."""
-    form = EmptyForm()
-    if form.validate_on_submit() and session.user is not None:
-        if session.state == SIGNED_IN:
+    form, forgotten = EmptyForm(), False
+    if form.validate_on_submit():
+        # "Forget this browser": the trust cookie goes only when asked for.
+        if request.form.get(FORGET_BROWSER):
+            trusted_browsers.forget_this_browser(session.user)
+            forgotten = True
+        if session.user is not None and session.state == SIGNED_IN:
             events.record(session.user, "sign_out")
-        session.end()
+        if session.user is not None:
+            session.end()
         db.session.commit()
-    flash(str(msg.SIGNED_OUT), "success")
+    flash(str(msg.SIGNED_OUT_FORGOTTEN if forgotten else msg.SIGNED_OUT), "success")
     return redirect_to(url_for("auth.sign_in"))
+
+
+@bp.app_context_processor
+def _trust_cookie() -> dict:
+    """``browser_trusted()`` for the sign-out form: this browser has a trust cookie."""
+    return {"browser_trusted": trusted_browsers.has_cookie}
 
 
 def form_page(template: str, form, posted: bool, status: int | None = None, **context):

@@ -198,6 +198,10 @@ class SecondStep:
         self.held_back = bool(view.get("held"))
         return view
 
+    def keep(self, **values) -> None:
+        """Keep ``values`` in the step's state (e.g. whether ``remember`` is ticked)."""
+        self._set(**values)
+
     def _set(self, **values) -> None:
         self.state.update(values)
         session.modified = True

@@ -20,12 +20,15 @@ from dataclasses import dataclass, field
 
 from flask import request, url_for
 
+from .. import trusted_browsers
 from ..htmx import is_htmx, redirect_to, render
 from ..replies import status_for
 from .forms import EmptyForm, answer_form
 from .second_step import SecondStep
 
 FRAGMENT = "twostep/_second_step.html"
+#: The checkbox "Don't ask again on this browser" (CONTRACT.md), and its key in the step's state.
+REMEMBER = "remember"
 
 
 def answer_of(step: SecondStep, form):
@@ -46,6 +49,9 @@ class Place:
     :ivar endpoint: the endpoint of the step's code URL.
     :ivar succeeded: the reply once the right code was given.
     :ivar wrap: applied to every reply (recovery: no ``Referer`` for the token).
+    :ivar offers_trust: the code form offers ``remember`` ("Don't ask again on
+        this browser", while ``TRUST_BROWSER_DAYS`` is over 0): sign-in only,
+        never recovery. Whether it is ticked is kept in the step's state.
     """
 
     purpose: str
@@ -53,6 +59,7 @@ class Place:
     endpoint: str
     succeeded: Callable[[SecondStep], object]
     wrap: Callable = field(default=_as_is)
+    offers_trust: bool = False
 
     def step(self, user, state: dict) -> SecondStep:
         """The second step of ``user``, kept in the session dict ``state``."""
@@ -69,6 +76,8 @@ class Place:
                                notice=view.get("notice") or sent.alert, send=sent,
                                resent=view.get("resent", False))
         step.follow(request.form.get("method"))
+        if self.offers_trust:
+            step.keep(**{REMEMBER: bool(request.form.get(REMEMBER))})
         form = answer_form(step.factor)()
         if not form.validate_on_submit():
             return self.reply(step, form, 422)
@@ -115,9 +124,11 @@ class Place:
 
     def render(self, step: SecondStep, form, status: int = 200, **context):
         """The whole page, or the ``#second-step`` fragment for htmx."""
+        trust_days = trusted_browsers.days() if self.offers_trust else 0
         return self.wrap(render(
             self.page, FRAGMENT, status, step=step, form=form, code_action=self.url(),
-            resend_action=self.url("_resend"), method_action=self.url("_method"), **context))
+            resend_action=self.url("_resend"), method_action=self.url("_method"),
+            trust_days=trust_days, remember=bool(step.state.get(REMEMBER)), **context))
 
     def url(self, suffix: str = "") -> str:
         """The step's URL (``suffix``: ``_resend``, ``_method``) for this request."""

@@ -16,11 +16,13 @@ from ..htmx import redirect_to
 from ..sessions import PENDING, SIGNED_IN
 from . import flows, half_signed_in
 from .blueprint import bp
-from .second_step_views import Place
+from .second_step_views import REMEMBER, Place
 
 SIGN_IN = Place(
     purpose="sign_in", page="auth/verify.html", endpoint="auth.verify",
-    succeeded=lambda step: redirect_to(flows.after_second_step(step.user)),
+    succeeded=lambda step: redirect_to(
+        flows.after_second_step(step.user, remember=bool(step.state.get(REMEMBER)))),
+    offers_trust=True,
 )
 
 

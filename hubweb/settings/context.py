@@ -12,12 +12,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 import sqlalchemy as sa
-from flask import session
+from flask import g, session
 from flask_babel import gettext
 from flask_login import current_user
 from ua_parser import parse
 
-from .. import events
+from .. import events, trusted_browsers
 from ..auth.forms import EmptyForm
 from ..extensions import db
 from ..htmx import is_htmx
@@ -40,7 +40,8 @@ def settings_context(**extra) -> dict:
     A reply to a change adds ``new_kind`` (the kind of event it recorded) and
     ``sessions_changed``, as for :func:`change_context`.
     """
-    context = {**sessions_context(), **two_step_context(), "password_form": _blank_password(),
+    context = {**sessions_context(), **two_step_context(), **trusted_context(),
+               "password_form": _blank_password(),
                "button_form": EmptyForm(formdata=None), "sessions_changed": False,
                "activity": [(e, events.KINDS[e.kind], describe_browser(e.user_agent))
                             for e in events.recent(current_user)]}
@@ -77,6 +78,14 @@ def two_step_context(**extra) -> dict:
             "two_step_factors": factors.in_set_up_order(), **extra}
 
 
+def trusted_context() -> dict:
+    """The Trusted browsers section (``settings/_trusted_browsers.html``)."""
+    rows = trusted_browsers.in_force(current_user)
+    return {"trusted_browsers": [(row, describe_browser(row.user_agent)) for row in rows],
+            "this_browser": trusted_browsers.this_browser_id(rows),
+            "trust_days": trusted_browsers.days()}
+
+
 def password_context(**extra) -> dict:
     """The Change password section (a blank form unless ``extra`` has one)."""
     return {"password_form": _blank_password(), **change_context(**extra)}
@@ -94,6 +103,9 @@ def change_context(*, new_kind: str | None = None, sessions_changed: bool = Fals
         with "Sign out of all other sessions" (OWASP ASVS 5.0 V7.4).
     """
     context = {"sessions_changed": sessions_changed, "new_activity": _new_activity(new_kind)}
+    if g.get("trusted_browsers_ended"):
+        # A credential change ended every trusted browser: the list goes out of band.
+        context.update(trusted_context(), trusted_changed=True)
     if sessions_changed:
         context.update(sessions_context())
     elif offer:

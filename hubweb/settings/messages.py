@@ -28,3 +28,17 @@ def other_sessions(count: int) -> str:
         "You are still signed in on %(count)s other sessions. If any of them is not you, "
         "sign them out.",
         count, count=format_decimal(count, locale=get_locale() or "en"))
+
+BROWSER_FORGOTTEN = _l("That browser is forgotten: it will ask for a code at its next sign-in.")
+NO_SUCH_BROWSER = _l("That browser was already forgotten.")
+
+
+def browsers_forgotten(count: int) -> str:
+    """Said after "Forget all browsers" forgot ``count`` trusted browsers (0: none were)."""
+    if count == 0:
+        return str(_l("No browser was trusted."))
+    return ngettext("%(count)s trusted browser forgotten: it will ask for a code at its "
+                    "next sign-in.",
+                    "%(count)s trusted browsers forgotten: each will ask for a code at its "
+                    "next sign-in.",
+                    count, count=format_decimal(count, locale=get_locale() or "en"))

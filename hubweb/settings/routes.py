@@ -105,6 +105,9 @@ def end_other_sessions():
     if not EmptyForm().validate_on_submit():
         return _reply(SESSIONS, 422, sessions_fragment_context)
     count = end_user_sessions(current_user.id, keep=session.id)
+    # Whoever else got in loses what they may hold besides a session too:
+    # emailed links, and every trusted browser (the credential version).
+    accounts.credentials_changed(current_user._get_current_object(), keep_session=session.id)
     events.record(current_user.id, "other_sessions_ended")
     db.session.commit()
     notice = msg.others_ended(count)

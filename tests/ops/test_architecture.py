@@ -27,6 +27,7 @@ LOWER = {
     "hubweb.session_states": WEB + ("hubweb.sessions",),
     "hubweb.session_factors": WEB + ("hubweb.sessions",),
     "hubweb.models": WEB + ("hubweb.sessions", "hubweb.twostep"),
+    "hubweb.trusted_browsers": WEB,
 }
 
 

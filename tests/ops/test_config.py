@@ -73,6 +73,11 @@ BAD = [
     ("MAIL_TIMEOUT", "slow", "number"),
     ("MAIL_TIMEOUT", 0, "number"),
     ("SMS_HTTP_TIMEOUT", "slow", "number"),
+    ("TRUST_BROWSER_DAYS", 31, "from 0 (off) to 30"),
+    ("TRUST_BROWSER_DAYS", -1, "from 0 (off) to 30"),
+    ("TRUST_BROWSER_DAYS", 1.5, "whole number of days"),
+    ("TRUST_BROWSER_DAYS", "week", "whole number of days"),
+    ("TRUST_BROWSER_DAYS", True, "whole number of days"),
 ]
 
 
@@ -121,6 +126,15 @@ def test_console_backends_are_refused_on_an_https_deployment(tmp_path, backend):
     assert make(tmp_path, **settings, ALLOW_CONSOLE_BACKENDS=True)
     assert make(tmp_path, **real, BASE_URL="https://portal.example.com")
     assert make(tmp_path, **{**settings, "BASE_URL": "http://127.0.0.1:5000"})
+
+
+def test_trusted_browsers_are_off_by_default_and_take_up_to_30_days(tmp_path, monkeypatch):
+    assert make(tmp_path).config["TRUST_BROWSER_DAYS"] == 0
+    monkeypatch.setenv("HUBWEB_TRUST_BROWSER_DAYS", "30")
+    assert make(tmp_path).config["TRUST_BROWSER_DAYS"] == 30
+    monkeypatch.setenv("HUBWEB_TRUST_BROWSER_DAYS", "31")
+    with pytest.raises(ConfigError, match="HUBWEB_TRUST_BROWSER_DAYS .* got 31"):
+        make(tmp_path)
 
 
 def test_bad_issuer_from_the_environment_stops_the_start(tmp_path, monkeypatch):
