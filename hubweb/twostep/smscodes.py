@@ -1,6 +1,6 @@
 """One-time codes sent by SMS: sending with limits, and checking.
 
-Rules (issue #3; NIST SP 800-63B section 5.1.3 for out-of-band codes):
+Rules (NIST SP 800-63B section 5.1.3, out-of-band codes):
 
 - 6 digits from :mod:`secrets`, valid :data:`LIFETIME` (300 s), single use,
   bound to user, number and purpose, stored as HMAC-SHA256 under a key derived
