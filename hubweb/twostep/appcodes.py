@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
+from ..i18n import lazy_text as _l
 from ..models import User
 from ..timeutil import utcnow
 from . import throttle, totp
@@ -172,5 +173,6 @@ class AppFactor(FactorBase):
         disable(user)
 
 
-FACTOR = AppFactor(key="app", name="authenticator app", switch_label="Use authenticator app",
+FACTOR = AppFactor(key="app", name=_l("authenticator app"),
+                   switch_label=_l("Use authenticator app"),
                    template="twostep/_app_input.html")

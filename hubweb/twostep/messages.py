@@ -2,7 +2,8 @@
 
 from babel.numbers import format_decimal
 from flask_babel import get_locale, ngettext
-from flask_babel import lazy_gettext as _l
+
+from ..i18n import lazy_text as _l
 
 CODE_FORMAT = _l("Enter the 6-digit code.")
 CODE_WRONG = _l("That code is not right. Check it and try again.")
@@ -85,31 +86,31 @@ REAUTH_PROMPTS = {
 #: other method when one is on, else the administrator, who can turn two-step
 #: verification off (``flask --app wsgi users reset-2sv``, README).
 #: A method switch that names no method this person has.
-CHOOSE_METHOD = "Choose the authenticator app or SMS."
+CHOOSE_METHOD = _l("Choose the authenticator app or SMS.")
 
 LOST_PHONE = {
     ("sign_in", "sms", True): (
-        "No access to your phone? Choose \"Use authenticator app\" if the app is on "
+        _l("No access to your phone? Choose \"Use authenticator app\" if the app is on "
         "another device. If you have neither, ask your administrator to reset two-step "
-        "verification for your account; you can then sign in with your password."),
+        "verification for your account; you can then sign in with your password.")),
     ("sign_in", "app", True): (
-        "No access to your authenticator app? Choose \"Use SMS\" to get a code by text "
+        _l("No access to your authenticator app? Choose \"Use SMS\" to get a code by text "
         "message. If you have neither, ask your administrator to reset two-step "
-        "verification for your account; you can then sign in with your password."),
+        "verification for your account; you can then sign in with your password.")),
     ("sign_in", "sms", False): (
-        "No access to your phone? Ask your administrator to reset two-step verification "
-        "for your account; you can then sign in with your password."),
+        _l("No access to your phone? Ask your administrator to reset two-step verification "
+        "for your account; you can then sign in with your password.")),
     ("recovery", "sms", True): (
-        "No access to your phone? Choose \"Use authenticator app\" if the app is on "
+        _l("No access to your phone? Choose \"Use authenticator app\" if the app is on "
         "another device. If you have neither, ask your administrator to reset two-step "
-        "verification for your account, then open the link in the email again."),
+        "verification for your account, then open the link in the email again.")),
     ("recovery", "app", True): (
-        "No access to your authenticator app? Choose \"Use SMS\" to get a code by text "
+        _l("No access to your authenticator app? Choose \"Use SMS\" to get a code by text "
         "message. If you have neither, ask your administrator to reset two-step "
-        "verification for your account, then open the link in the email again."),
+        "verification for your account, then open the link in the email again.")),
     ("recovery", "sms", False): (
-        "No access to your phone? Ask your administrator to reset two-step verification "
-        "for your account, then open the link in the email again."),
+        _l("No access to your phone? Ask your administrator to reset two-step verification "
+        "for your account, then open the link in the email again.")),
 }
 
 

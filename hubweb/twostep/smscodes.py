@@ -26,6 +26,7 @@ from flask_babel import force_locale
 from .. import outbox
 from ..extensions import db
 from ..i18n import language_of
+from ..i18n import lazy_text as _l
 from ..models import User
 from ..timeutil import utcnow
 from . import messages as msg
@@ -230,5 +231,5 @@ class SmsFactor(FactorBase):
         user.sms_phone = user.sms_enabled_at = None
 
 
-FACTOR = SmsFactor(key="sms", name="SMS", switch_label="Use SMS",
+FACTOR = SmsFactor(key="sms", name=_l("SMS"), switch_label=_l("Use SMS"),
                    template="twostep/_sms_input.html", sends=True, requires_base=False)
