@@ -29,23 +29,26 @@
   // panel's #totp-secret) that copies exactly that attribute's value. Added
   // here, not in the page, and only where the browser can copy (the Clipboard
   // API needs a secure context), so no page shows a button that does nothing.
+  // Its words are the page's, in the page's language (data-copy-label,
+  // data-copy-done, data-copy-failed on <body>, base.html); without them, no button.
   function addCopyButtons(root) {
-    if (!navigator.clipboard || !root.querySelectorAll) return;
+    var words = document.body.dataset;
+    if (!navigator.clipboard || !root.querySelectorAll || !words.copyLabel) return;
     root.querySelectorAll("[data-secret]").forEach(function (src) {
       if (!src.id || document.getElementById(src.id + "-copy-status")) return;
       var button = document.createElement("button");
       var status = document.createElement("span");
       button.type = "button";
-      button.textContent = "Copy key";
+      button.textContent = words.copyLabel;
       status.id = src.id + "-copy-status";
       status.setAttribute("role", "status");
       button.setAttribute("aria-describedby", status.id);
       button.addEventListener("click", function () {
         status.textContent = "";
         navigator.clipboard.writeText(src.getAttribute("data-secret")).then(function () {
-          status.textContent = "Copied.";
+          status.textContent = words.copyDone;
         }, function () {
-          status.textContent = "Could not copy; select the key and copy it.";
+          status.textContent = words.copyFailed;
         });
       });
       src.after(button, " ", status);

@@ -323,9 +323,11 @@ def test_security_activity_shows_time_ip_and_browser(app, client, signed_in_fire
     assert "Failed sign-in" in failed and "192.0.2.66" in failed and "Chrome 131" in failed
     assert 'data-kind="sign_in"' in signed
     assert "Signed in" in signed and "203.0.113.7" in signed and "Firefox 128" in signed
-    stamp = re.search(r'<time datetime="([^"]+)">(\d{4}-\d\d-\d\d \d\d:\d\d)</time>', signed)
+    stamp = re.search(r'<time datetime="([^"]+)">([^<]*)</time>', signed)
     when = datetime.fromisoformat(stamp.group(1))
     assert abs(when - datetime.now(UTC)) < timedelta(minutes=1)
+    # Said for people in the page's language (CLDR, English here), in UTC.
+    assert stamp.group(2) == f"{when:%b} {when.day}, {when:%Y, %H:%M} UTC"
 
 
 def test_security_activity_lists_the_last_20_newest_first(app, client, signed_in_firefox):
