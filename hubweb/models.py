@@ -265,4 +265,6 @@ class OutboxMessage(db.Model):
     subject: Mapped[str] = mapped_column(sa.String(255), default="")
     body: Mapped[str] = mapped_column(sa.Text)
     html: Mapped[str] = mapped_column(sa.Text, default="")
+    # The language tag it was written in (HUBWEB_LANGUAGES), shown by the outbox page.
+    language: Mapped[str] = mapped_column(sa.String(16), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

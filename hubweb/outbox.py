@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, render_template
 from markupsafe import Markup, escape
 
+from . import i18n
 from .extensions import db
 from .models import OutboxMessage
 
@@ -32,13 +33,14 @@ def enabled(app=None) -> bool:
 
 
 def record(channel: str, recipient: str, body: str, subject: str = "", html: str = "") -> None:
-    """Keep a console-sent message for the outbox page; the caller commits.
+    """Keep a console-sent message for the outbox page, with the language it was
+    written in (the one in force: the recipient's, :func:`hubweb.i18n.language_of`);
+    the caller commits.
 
     :param channel: ``email`` or ``sms``.
     """
-    db.session.add(
-        OutboxMessage(channel=channel, recipient=recipient, subject=subject, body=body, html=html)
-    )
+    db.session.add(OutboxMessage(channel=channel, recipient=recipient, subject=subject,
+                                 body=body, html=html, language=i18n.current_language()))
 
 
 @bp.app_template_filter("linkify")

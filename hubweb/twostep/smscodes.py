@@ -112,14 +112,14 @@ def send_code(user: User, phone: str, purpose: str) -> Result:
         return limit
     now, code = utcnow(), generate_code()
     code_hash = hash_code(_key(), code, context=_context(user, phone, purpose))
-    with force_locale(language_of(user)):  # the account's language, else the page's
-        text = code_message(portal=current_app.config["PORTAL_NAME"], code=code,
-                            minutes=LIFETIME // 60, base_url=current_app.config["BASE_URL"])
     # Send first, write after: a write transaction left open while the gateway
     # answers (up to its timeout) would hold SQLite's database-wide write lock,
     # and everyone else's requests would fail with "database is locked".
     try:
-        sender().send(phone, text)
+        with force_locale(language_of(user)):  # the account's language, else the page's
+            text = code_message(portal=current_app.config["PORTAL_NAME"], code=code,
+                                minutes=LIFETIME // 60, base_url=current_app.config["BASE_URL"])
+            sender().send(phone, text)  # (the development outbox notes the language)
     except SmsError as exc:
         log.error("SMS to %s for user %s failed: %s", mask_phone(phone), user.id, exc)
         return Result(Problem.SEND_FAILED)  # nothing was written

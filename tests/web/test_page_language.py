@@ -146,3 +146,37 @@ def test_copy_key_words_come_from_the_page(client):
     assert (body.attrs["data-copy-label"], body.attrs["data-copy-done"],
             body.attrs["data-copy-failed"]) == (
         "Copy key", "Copied.", "Could not copy; select the key and copy it.")
+
+
+def test_the_outbox_shows_each_message_in_the_language_it_was_sent_in(app, client, make_user,
+                                                                      outbox):
+    """An SMS and an email to an account that chose German are written in German,
+    and the development outbox marks each with its language; a message to an
+    account that chose nothing is in the page's language (English here)."""
+    from hubweb.extensions import db
+    from hubweb.models import User
+
+    uid = make_user()
+    set_sms(app, uid)
+    with app.app_context():
+        db.session.get(User, uid).language = "de"
+        db.session.commit()
+    start_second_step(client)  # sends the SMS
+    other = app.test_client()
+    make_user("bob@example.com")
+    other.post("/forgot-password", data={"email": "bob@example.com",
+                                         "csrf_token": _csrf(other, "/forgot-password")})
+    languages = {(m.channel, m.recipient): m.language for m in outbox.messages()}
+    assert languages == {("sms", "+447400123456"): "de", ("email", "bob@example.com"): "en"}
+    sms = next(m for m in outbox.messages("sms"))
+    assert "your verification code" not in sms.body  # written in German
+    doc = page(client.get("/dev/outbox"))
+    bodies = {e.attrs.get("lang") for e in doc.find("pre")}
+    assert bodies == {"de", "en"}
+    names = [e.words for e in doc.find("span") if "outbox-language" in e.attrs.get("class", "")]
+    assert sorted(names) == ["Deutsch", "English"]
+
+
+def _csrf(client, path: str) -> str:
+    body = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', body)[1]
