@@ -164,8 +164,26 @@ def settings_with_both(visit: Visit, app, make_user, clock, **_) -> None:
     visit.post("app off", "/settings/two-step/app_disable/password", {"password": PASSWORD})
 
 
+def limits(visit: Visit, app, make_user, **_) -> None:
+    """The replies of the send limits and the failure throttle keep their 429 in
+    every language (a translation whose ``{wait}`` broke would be a 500)."""
+    uid = make_user()
+    set_up(app, uid, "sms")
+    start_second_step(visit.client)
+    visit.post("send cooldown", "/sign-in/verify/resend", status=429, page="/sign-in/verify")
+    for attempt in range(12):
+        token = _token(visit.client.get("/sign-in/verify").get_data(as_text=True))
+        reply = visit.client.post("/sign-in/verify", data={"code": "000000", "method": "sms"},
+                                  headers={**HX, "X-CSRFToken": token})
+        if reply.status_code == 429:
+            visit.keep("throttled", reply, 429)
+            break
+        visit.keep(f"wrong code {attempt + 1}", reply, 422)
+    assert "throttled" in visit.replies
+
+
 TOURS: dict[str, Callable] = {tour.__name__: tour for tour in (
-    anonymous_pages, second_step, settings_without_two_step, settings_with_both)}
+    anonymous_pages, second_step, settings_without_two_step, settings_with_both, limits)}
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)
