@@ -27,6 +27,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder="../templates",
         static_folder="../static",
     )
+    # {% trans %} in templates; Flask-Babel's catalogs replace these null
+    # translations once the i18n core is in (hubweb.i18n).
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_null_translations(newstyle=True)
     config.load(app, test_config)
     config.validate(app.config)
     logging.getLogger("hubweb").setLevel(logging.INFO)

@@ -30,6 +30,9 @@ KINDS: dict[str, str] = {
     "app_enabled": "Authenticator app turned on",
     "app_replaced": "Authenticator app moved to a new secret key",
     "app_disabled": "Authenticator app turned off",
+    "key_added": "Security key added",
+    "key_removed": "Security key removed",
+    "key_counter": "Security key refused: it may have been copied",
     "two_step_reset_by_operator": "Two-step verification turned off by an administrator",
 }
 

@@ -56,6 +56,19 @@ PHONE_CHANGED_SUBJECT = "Your phone number for two-step verification changed"
 TWO_STEP_DISABLED_SUBJECT = "Two-step verification was turned off"
 APP_DISABLED_SUBJECT = "Your authenticator app was turned off"
 
+# A security key at the second step or when added (hubweb.twostep.webauthnkeys).
+KEY_MISSING = ("Security keys need JavaScript. Turn it on in this browser, or choose "
+               "another method.")
+KEY_EXPIRED = "The request to your security key expired or was used already. Try again."
+KEY_UNKNOWN = ("This security key is not registered for your account. Try another key, "
+               "or choose another method.")
+KEY_REFUSED = ("Your security key's answer could not be verified. Try again, or choose "
+               "another method.")
+KEY_CLONED = ("This security key was refused: its counter went backwards, so it may have "
+              "been copied. Choose another method, and remove the key in your settings.")
+KEY_LIMIT = "You have 10 security keys, the most an account may have. Remove one first."
+KEY_KNOWN = "This security key is registered already."
+
 #: The re-authentication prompt of each flow of the Two-step verification
 #: section: a heading and one sentence saying what happens after "Continue"
 #: (the label and button stay CONTRACT.md's "Enter your current password" and
@@ -76,6 +89,12 @@ REAUTH_PROMPTS = {
     "app_disable": ("Disable authenticator app",
                     "Codes from the app will no longer be accepted. Two-step verification "
                     "by SMS stays on."),
+    "webauthn": ("Add security key",
+                 "Next you name the key and touch it (or confirm the passkey) when your "
+                 "browser asks."),
+    "webauthn_remove": ("Remove security key",
+                        "The key will no longer be accepted when you sign in or reset your "
+                        "password."),
     "disable": ("Disable two-step verification",
                 "Codes will no longer be asked for when you sign in or reset your password, "
                 "and your other sessions will be signed out."),
