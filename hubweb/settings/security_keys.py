@@ -60,12 +60,16 @@ def confirm(name: str, state: dict | None):
     user, form = signed_in_user(), KeyForm()
     if not form.validate_on_submit():
         return show(state, "key_add", 422, form)
+    if webauthnkeys.has_credential(user, form.credential.data):
+        return finished(state)  # this answer was added already (Back, then sent again)
     problem = webauthnkeys.name_problem(user, form.name.data)
     if problem:
         form.name.errors.append(problem)
         return show(state, "key_add", 422, form)
     result = changes.add_security_key(user, form.name.data, form.credential.data,
                                       keep_session=session.id)
+    if not result.ok and webauthnkeys.has_credential(user, form.credential.data):
+        return finished(state)  # a parallel submission of the same answer added it
     if not result.ok:
         form.credential.errors.append(result.message)
         return show(state, "key_add", status_of(result), form)

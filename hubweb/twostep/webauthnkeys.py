@@ -286,6 +286,19 @@ def register(user: User, name: str, answer: str | None) -> Result:
     return Result()
 
 
+def has_credential(user: User, answer: str | None) -> bool:
+    """True when the credential in ``answer`` is one of ``user``'s keys (read
+    again from the database): a parallel request of the same click added it."""
+    credential = _parse(answer)
+    try:
+        lookup = lookup_of(base64url_to_bytes(credential.get("rawId") or credential["id"]))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return False
+    return db.session.scalar(sa.select(Authenticator.id).where(
+        Authenticator.user_id == user.id, Authenticator.kind == KIND,
+        Authenticator.lookup == lookup)) is not None
+
+
 def remove(user: User, key_id: int) -> str | None:
     """Delete ``user``'s key ``key_id`` by one conditional ``DELETE`` (of two
     parallel requests one deletes it). The caller commits.

@@ -98,13 +98,26 @@ def test_a_replayed_registration_is_refused(app, client, with_keys_allowed):
     first = settle(client, post(client, "/settings/two-step/webauthn/code",
                                 {"name": "One", "credential": credential}, token=token))
     assert ADDED in text(first)
+    twice = settle(client, post(client, "/settings/two-step/webauthn/code",
+                                {"name": "One", "credential": credential}, token=token))
+    assert twice.status_code == 200 and ADDED in text(twice)  # a double click: same outcome
     settle(client, post(client, "/settings/two-step/webauthn/start", token=token))
     settle(client, post(client, "/settings/two-step/webauthn/password",
                         {"password": PASSWORD}, token=token))
     again = settle(client, post(client, "/settings/two-step/webauthn/code",
-                                {"name": "Two", "credential": credential}, token=token))
+                                {"name": "Two", "credential": SoftKey().create(
+                                    options_of(panel.get_data(as_text=True)))},
+                                token=token))
     assert again.status_code == 422 and "expired or was used already" in text(again)
     assert [r["name"] for r in key_rows(app, with_keys_allowed)] == ["One"]
+    assert event_kinds(app, with_keys_allowed).count("key_added") == 1
+    # The first answer sent again in a new flow (Back, then resubmit): the key is there.
+    settle(client, post(client, "/settings/two-step/webauthn/password",
+                        {"password": PASSWORD}, token=token))
+    late = settle(client, post(client, "/settings/two-step/webauthn/code",
+                               {"name": "One", "credential": credential}, token=token))
+    assert late.status_code == 200 and ADDED in text(late)
+    assert event_kinds(app, with_keys_allowed).count("key_added") == 1
 
 
 def test_names_must_be_given_short_and_unique(app, client, with_keys_allowed):
