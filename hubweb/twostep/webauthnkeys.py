@@ -79,8 +79,9 @@ KIND = "webauthn"
 #: Most keys one account may have (this project's choice, as GitHub's and
 #: Google's lists stay short; each is one row checked at every sign-in).
 MAX_KEYS = 10
-#: How long a challenge may be answered, in seconds (WebAuthn Level 3 section
-#: 15.1 recommends 300 s to 600 s for discouraged user verification).
+#: How long a challenge may be answered, in seconds: 5 minutes, the upper end
+#: of the 2 to 5 minutes WebAuthn Level 3 section 15.1 recommends when user
+#: verification is discouraged (time to find and touch the key).
 CHALLENGE_SECONDS = 300
 #: The most challenges one session keeps (two tabs each keep theirs).
 KEPT_CHALLENGES = 5
