@@ -4,7 +4,8 @@
 // posts its answer as credential.toJSON(). Creation options (they name a
 // user) create a key; request options sign in with one. No words live here:
 // the messages are data attributes of the options element. The server checks
-// everything; without JavaScript the empty field gets the server's message.
+// everything; without JavaScript the empty field gets the server's message,
+// and the page says so from the start (data-webauthn-nojs).
 (function () {
   "use strict";
 
@@ -36,12 +37,24 @@
     return navigator.credentials.get({publicKey: PKC.parseRequestOptionsFromJSON(json)});
   }
 
+  // The sentence "Security keys need JavaScript" is in the page for browsers
+  // without it: here it goes away, or says that this browser has no WebAuthn.
+  function explain() {
+    var supported = window.PublicKeyCredential && navigator.credentials &&
+      window.PublicKeyCredential.parseRequestOptionsFromJSON;
+    document.querySelectorAll("[data-webauthn-nojs]").forEach(function (el) {
+      if (supported) el.hidden = true;
+      else el.textContent = el.dataset.unsupported;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", explain);
+  document.addEventListener("htmx:after:swap", explain);
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     var field = form.querySelector && form.querySelector("input[name='credential']");
     var el = optionsElement();
-    if (!field || field.value || !el || event.submitter && event.submitter.form !== form) return;
-    if (event.submitter && event.submitter.getAttribute("form")) return;
+    if (!field || field.value || !el) return;
     event.preventDefault();
     event.stopImmediatePropagation();
     var PKC = window.PublicKeyCredential;

@@ -16,7 +16,16 @@ from hubweb import create_app
 from hubweb.extensions import db
 from tests.support.database import fresh_database
 
-from .steps import expect_done, open_settings, reauthenticate, sign_in, sign_out, two_step
+from .steps import (
+    choose_new_password,
+    expect_done,
+    forgot_password,
+    open_settings,
+    reauthenticate,
+    sign_in,
+    sign_out,
+    two_step,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -57,6 +66,7 @@ def test_add_a_key_sign_in_with_it_and_remove_it(portal, resident):
     section = two_step(page)
     section.get_by_role("button", name="Add security key").click()
     reauthenticate(portal, page, acct, "webauthn")
+    expect(section.get_by_text("Security keys need JavaScript")).to_be_hidden()
     name = section.get_by_label("Name of the key")
     expect(name).to_be_focused()
     portal.check(page, "add security key: name")
@@ -77,6 +87,7 @@ def test_add_a_key_sign_in_with_it_and_remove_it(portal, resident):
     step = page.locator("#second-step")
     expect(step).to_contain_text("touch your security key")
     expect(step.get_by_role("button", name="Use SMS")).to_be_visible()
+    expect(step.get_by_text("Security keys need JavaScript")).to_be_hidden()
     portal.check(page, "second step: security key")
     step.get_by_role("button", name="Verify").click()
     expect(page).to_have_url(re.compile(r"/$"))
@@ -91,10 +102,8 @@ def test_add_a_key_sign_in_with_it_and_remove_it(portal, resident):
     portal.check(page, "security key removed")
 
 
-def test_a_cancelled_request_says_so_and_other_methods_stay(portal):
-    page = portal.page(js=True)
-    cdp, authenticator = virtual_authenticator(page, True)
-    acct = portal.account()
+def signed_out_with_a_key(portal, page, acct) -> None:
+    """Sign in, turn SMS on, add a key named "Blue YubiKey", sign out."""
     sign_in(page, acct)
     portal.turn_on_sms(acct)
     open_settings(page)
@@ -105,6 +114,26 @@ def test_a_cancelled_request_says_so_and_other_methods_stay(portal):
     section.get_by_role("button", name="Add security key").click()
     expect_done(page, "Your security key was added.")
     sign_out(page, acct.email)
+
+
+def test_a_key_passes_the_second_step_of_a_password_reset(portal):
+    page = portal.page(js=True)
+    virtual_authenticator(page, True)
+    acct = portal.account()
+    signed_out_with_a_key(portal, page, acct)
+    forgot_password(portal, page, acct)
+    step = page.locator("#second-step")
+    expect(step).to_contain_text("touch your security key")
+    portal.check(page, "recovery: security key")
+    step.get_by_role("button", name="Verify").click()
+    choose_new_password(portal, page)
+
+
+def test_a_cancelled_request_says_so_and_other_methods_stay(portal):
+    page = portal.page(js=True)
+    cdp, authenticator = virtual_authenticator(page, True)
+    acct = portal.account()
+    signed_out_with_a_key(portal, page, acct)
     # The key is gone from the authenticator: the browser finds no credential to use.
     cdp.send("WebAuthn.clearCredentials", {"authenticatorId": authenticator})
     sign_in(page, acct)
@@ -115,3 +144,19 @@ def test_a_cancelled_request_says_so_and_other_methods_stay(portal):
     expect(error).to_contain_text("Try again, or choose another method.")
     expect(page).to_have_url(re.compile(r"/sign-in/verify$"))
     expect(step.get_by_role("button", name="Use SMS")).to_be_visible()
+
+
+def test_without_javascript_the_step_says_so_and_sms_signs_in(portal):
+    page = portal.page(js=True)
+    virtual_authenticator(page, True)
+    acct = portal.account()
+    signed_out_with_a_key(portal, page, acct)
+    plain = portal.page(js=False)
+    sign_in(plain, acct)
+    step = plain.locator("#second-step")
+    expect(step).to_contain_text("Security keys need JavaScript, which is off in this browser.")
+    portal.check(plain, "second step: security key without JavaScript")
+    step.get_by_role("button", name="Use SMS").click()
+    plain.get_by_label("Verification code").fill(portal.sms_code(acct.phone))
+    plain.get_by_role("button", name="Verify").click()
+    expect(plain).to_have_url(re.compile(r"/$"))

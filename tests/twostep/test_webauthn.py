@@ -72,7 +72,7 @@ def test_the_key_is_the_default_and_other_methods_stay(client, keyed):
     second_step(client)
     body = text(client.get(VERIFY))
     assert 'id="webauthn-options"' in body
-    assert "Security keys need JavaScript" in body  # <noscript>
+    assert "Security keys need JavaScript" in body  # webauthn.js hides it
     assert "Use SMS" in body and 'name="credential"' in body
 
 
