@@ -19,7 +19,8 @@ the rules of the portal around it:
   account's keys, EdDSA, ES256 and RS256.
 - A challenge (32 random bytes, section 13.4.3) lives in the server-side
   session (:mod:`hubweb.sessions`), bound to the account and its purpose,
-  used once and only within :data:`CHALLENGE_SECONDS` (5 minutes).
+  used once and only within :data:`CHALLENGE_SECONDS` (5 minutes)
+  (:mod:`hubweb.session_values`).
 - The expected origin is ``HUBWEB_BASE_URL``'s origin; the RP id is
   ``HUBWEB_WEBAUTHN_RP_ID`` (by default the host of the base URL;
   :func:`hubweb.config.validate` refuses one that is not a suffix of it).
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import current_app, session
+from flask import current_app
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -59,7 +60,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from .. import events, mail
+from .. import events, mail, session_values
 from ..extensions import db
 from ..models import Authenticator, User
 from ..timeutil import utcnow
@@ -185,10 +186,11 @@ def name_problem(user: User, name: str | None) -> str | None:
 def _new_challenge(user: User, purpose: str) -> bytes:
     """A new challenge for ``user`` and ``purpose``, kept in the server session."""
     challenge = secrets.token_bytes(32)
-    kept = [c for c in session.get("webauthn", []) if time.time() - c["t"] <= CHALLENGE_SECONDS]
+    kept = [c for c in session_values.get("webauthn", [])
+            if time.time() - c["t"] <= CHALLENGE_SECONDS]
     kept.append({"c": bytes_to_base64url(challenge), "u": user.id, "p": purpose,
                  "t": time.time()})
-    session["webauthn"] = kept[-KEPT_CHALLENGES:]
+    session_values.put("webauthn", kept[-KEPT_CHALLENGES:])
     return challenge
 
 
@@ -199,15 +201,15 @@ def _take_challenge(user: User, purpose: str, credential: dict) -> bytes | None:
     try:
         client = parse_client_data_json(
             base64url_to_bytes(credential["response"]["clientDataJSON"]))
-    except (KeyError, TypeError, ValueError, WebAuthnException):
+    except (AttributeError, KeyError, TypeError, ValueError, WebAuthnException):
         return None
     wanted = bytes_to_base64url(client.challenge)
-    kept = list(session.get("webauthn", []))
+    kept = list(session_values.get("webauthn", []))
     match = next((c for c in kept if c["c"] == wanted), None)
     if match is None:
         return None
     kept.remove(match)
-    session["webauthn"] = kept
+    session_values.put("webauthn", kept)
     if (match["u"] != user.id or match["p"] != purpose
             or time.time() - match["t"] > CHALLENGE_SECONDS):
         return None
@@ -268,7 +270,7 @@ def register(user: User, name: str, answer: str | None) -> Result:
             credential=credential, expected_challenge=challenge, expected_rp_id=rp.rp_id,
             expected_origin=rp.origin, require_user_presence=True,
             require_user_verification=False, supported_pub_key_algs=ALGORITHMS)
-    except (WebAuthnException, KeyError, TypeError, ValueError):
+    except (WebAuthnException, AttributeError, KeyError, TypeError, ValueError):
         return Result(Problem.KEY_REFUSED)
     lookup = lookup_of(verified.credential_id)
     if db.session.scalar(sa.select(Authenticator.id).where(
@@ -354,7 +356,7 @@ def check(user: User, answer: str | None, purpose: str) -> Result:
         return Result(Problem.KEY_EXPIRED)
     try:
         lookup = lookup_of(base64url_to_bytes(credential.get("rawId") or credential["id"]))
-    except (KeyError, TypeError, ValueError):
+    except (AttributeError, KeyError, TypeError, ValueError):
         return throttle.failed(user, Problem.KEY_REFUSED)
     row = next((r for r in keys(user) if r.lookup == lookup), None)
     if row is None:
@@ -369,7 +371,7 @@ def check(user: User, answer: str | None, purpose: str) -> Result:
             expected_origin=rp.origin, credential_public_key=base64url_to_bytes(
                 key_data(row)["public_key"]),
             credential_current_sign_count=0, require_user_verification=False)
-    except (WebAuthnException, KeyError, TypeError, ValueError):
+    except (WebAuthnException, AttributeError, KeyError, TypeError, ValueError):
         return throttle.failed(user, Problem.KEY_REFUSED)
     new = verified.new_sign_count
     if (new > 0 or stored > 0) and new <= stored:

@@ -5,6 +5,8 @@ removed key, no user presence and a counter that does not go up are refused."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from hubweb.extensions import db
@@ -190,3 +192,28 @@ def test_a_security_key_passes_the_second_step_of_a_password_reset(app, client, 
     r = answer(client, csrf_token(client, link), key.get(options), path=link)
     assert r.status_code == 303 and r.headers["Location"] == link
     assert 'name="new_password"' in text(client.get(link))
+
+
+@pytest.mark.parametrize("garbage", [
+    "not json", "[]", '{"response": 1}', '{"response": {}}',
+    '{"id": 5, "response": {"clientDataJSON": 7}}',
+    '{"id": "AAAA", "response": {"clientDataJSON": "e30", "authenticatorData": "", '
+    '"signature": ""}}',
+    '{"id": "AAAA", "rawId": ["x"], "response": {"clientDataJSON": "!!!"}}',
+])
+def test_a_malformed_answer_is_a_clear_refusal(app, client, keyed, garbage):
+    user_id, key = keyed
+    _, token = second_step(client)
+    r = same_step(client, answer(client, token, garbage), VERIFY)
+    assert r.status_code == 422
+    assert "Security keys need JavaScript" in text(r) or "expired or was used" in text(r)
+    assert key_row(app, user_id).last_used_at is None
+
+
+def test_a_malformed_answer_with_a_real_challenge_is_refused(app, client, keyed):
+    user_id, key = keyed
+    options, token = second_step(client)
+    good = json.loads(key.get(options))
+    good["response"]["authenticatorData"] = "AAAA"
+    r = same_step(client, answer(client, token, json.dumps(good)), VERIFY)
+    assert r.status_code == 422 and NOT_VERIFIED in text(r)
