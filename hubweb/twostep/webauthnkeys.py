@@ -17,13 +17,8 @@ the rules of the portal around it:
   (a second factor: presence only, section 6.2.3), ``residentKey="preferred"``
   (passkeys where the authenticator can), ``excludeCredentials`` = the
   account's keys, EdDSA, ES256 and RS256.
-- A challenge (32 random bytes, section 13.4.3) lives in the server-side
-  session (:mod:`hubweb.sessions`), bound to the account and its purpose,
-  used once and only within :data:`CHALLENGE_SECONDS` (5 minutes)
-  (:mod:`hubweb.session_values`).
-- The expected origin is ``HUBWEB_BASE_URL``'s origin; the RP id is
-  ``HUBWEB_WEBAUTHN_RP_ID`` (by default the host of the base URL;
-  :func:`hubweb.config.validate` refuses one that is not a suffix of it).
+- The expected origin, the RP id and the challenges (server-side, single
+  use, 5 minutes) are :mod:`.webauthnchallenges`'s.
 - Signature counter (section 6.1.1, 7.2 step 21): both 0 is accepted
   (synced passkeys keep no counter); otherwise the new count must be greater
   than the stored one, else the key may be cloned: refused, a
@@ -35,9 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
@@ -48,7 +40,7 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, parse_client_data_json
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
@@ -60,7 +52,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from .. import events, mail, session_values
+from .. import events, mail
 from ..extensions import db
 from ..models import Authenticator, User
 from ..timeutil import utcnow
@@ -68,6 +60,14 @@ from . import throttle
 from .factorbase import FactorBase
 from .result import Problem, Result
 from .store import remove_all
+from .webauthnchallenges import (
+    ANSWER_MAX,
+    CHALLENGE_SECONDS,
+    new_challenge,
+    parse,
+    relying_party,
+    take_challenge,
+)
 
 
 def _l(text: str) -> str:
@@ -80,19 +80,10 @@ KIND = "webauthn"
 #: Most keys one account may have (this project's choice, as GitHub's and
 #: Google's lists stay short; each is one row checked at every sign-in).
 MAX_KEYS = 10
-#: How long a challenge may be answered, in seconds: 5 minutes, the upper end
-#: of the 2 to 5 minutes WebAuthn Level 3 section 15.1 recommends when user
-#: verification is discouraged (time to find and touch the key).
-CHALLENGE_SECONDS = 300
-#: The most challenges one session keeps (two tabs each keep theirs).
-KEPT_CHALLENGES = 5
 NAME_MAX = 64
 #: The algorithms offered, in order of preference (COSE ids -8, -7, -257).
 ALGORITHMS = [COSEAlgorithmIdentifier.EDDSA, COSEAlgorithmIdentifier.ECDSA_SHA_256,
               COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256]
-#: The largest ``credential`` answer accepted, in characters (a key's
-#: attestation object with a long certificate chain stays far below).
-ANSWER_MAX = 16384
 
 NAME_MISSING = _l("Enter a name for the key, up to 64 characters.")
 NAME_TAKEN = _l("You already have a key with this name. Choose another name.")
@@ -101,28 +92,6 @@ REMOVED = _l("The security key was removed.")
 ADDED_SUBJECT = _l("A security key was added to your account")
 REMOVED_SUBJECT = _l("A security key was removed from your account")
 CLONED_SUBJECT = _l("One of your security keys may have been copied")
-
-
-@dataclass(frozen=True)
-class Relying:
-    """Where keys are used: the RP id and the one origin answers must come from."""
-
-    rp_id: str
-    origin: str
-
-
-def relying_party(config=None) -> Relying:
-    """The RP id (``WEBAUTHN_RP_ID``, else the base URL's host) and the expected
-    origin (the base URL's scheme, host and port, the port left out when it is
-    the scheme's default, as browsers write origins; RFC 6454 section 6.1)."""
-    cfg = config if config is not None else current_app.config
-    base = urlsplit(str(cfg["BASE_URL"]))
-    host = (base.hostname or "").lower()
-    port = base.port
-    origin = f"{base.scheme}://{host}"
-    if port and port != {"http": 80, "https": 443}.get(base.scheme):
-        origin += f":{port}"
-    return Relying((cfg.get("WEBAUTHN_RP_ID") or host).lower(), origin)
 
 
 # -- the keys --------------------------------------------------------------------------
@@ -180,53 +149,6 @@ def name_problem(user: User, name: str | None) -> str | None:
     return None
 
 
-# -- challenges ------------------------------------------------------------------------
-
-
-def _new_challenge(user: User, purpose: str) -> bytes:
-    """A new challenge for ``user`` and ``purpose``, kept in the server session."""
-    challenge = secrets.token_bytes(32)
-    kept = [c for c in session_values.get("webauthn", [])
-            if time.time() - c["t"] <= CHALLENGE_SECONDS]
-    kept.append({"c": bytes_to_base64url(challenge), "u": user.id, "p": purpose,
-                 "t": time.time()})
-    session_values.put("webauthn", kept[-KEPT_CHALLENGES:])
-    return challenge
-
-
-def _take_challenge(user: User, purpose: str, credential: dict) -> bytes | None:
-    """The challenge the answer signed, removed from the session (used once);
-    ``None`` when it is not one this session issued to ``user`` for
-    ``purpose``, was used already or is over :data:`CHALLENGE_SECONDS` old."""
-    try:
-        client = parse_client_data_json(
-            base64url_to_bytes(credential["response"]["clientDataJSON"]))
-    except (AttributeError, KeyError, TypeError, ValueError, WebAuthnException):
-        return None
-    wanted = bytes_to_base64url(client.challenge)
-    kept = list(session_values.get("webauthn", []))
-    match = next((c for c in kept if c["c"] == wanted), None)
-    if match is None:
-        return None
-    kept.remove(match)
-    session_values.put("webauthn", kept)
-    if (match["u"] != user.id or match["p"] != purpose
-            or time.time() - match["t"] > CHALLENGE_SECONDS):
-        return None
-    return client.challenge
-
-
-def _parse(answer: str | None) -> dict | None:
-    """The posted ``credential`` (Level 3 ``toJSON()`` form) as a dict, or ``None``."""
-    if not answer or len(answer) > ANSWER_MAX:
-        return None
-    try:
-        value = json.loads(answer)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) and isinstance(value.get("response"), dict) else None
-
-
 # -- registration ----------------------------------------------------------------------
 
 
@@ -237,7 +159,7 @@ def creation_options(user: User) -> str:
     options = generate_registration_options(
         rp_id=rp.rp_id, rp_name=current_app.config["PORTAL_NAME"],
         user_name=user.email, user_display_name=user.email, user_id=_user_handle(user),
-        challenge=_new_challenge(user, "register"), timeout=CHALLENGE_SECONDS * 1000,
+        challenge=new_challenge(user, "register"), timeout=CHALLENGE_SECONDS * 1000,
         attestation=AttestationConveyancePreference.NONE,
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.PREFERRED,
@@ -256,12 +178,12 @@ def register(user: User, name: str, answer: str | None) -> Result:
         ``KEY_REFUSED`` (the library refused it: origin, RP id, flags...),
         ``KEY_KNOWN`` (this key is registered already), else ok.
     """
-    credential = _parse(answer)
+    credential = parse(answer)
     if credential is None:
         return Result(Problem.KEY_MISSING)
     if len(keys(user)) >= MAX_KEYS:
         return Result(Problem.KEY_LIMIT)
-    challenge = _take_challenge(user, "register", credential)
+    challenge = take_challenge(user, "register", credential)
     if challenge is None:
         return Result(Problem.KEY_EXPIRED)
     rp = relying_party()
@@ -292,7 +214,7 @@ def register(user: User, name: str, answer: str | None) -> Result:
 def has_credential(user: User, answer: str | None) -> bool:
     """True when the credential in ``answer`` is one of ``user``'s keys (read
     again from the database): a parallel request of the same click added it."""
-    credential = _parse(answer)
+    credential = parse(answer)
     try:
         lookup = lookup_of(base64url_to_bytes(credential.get("rawId") or credential["id"]))
     except (AttributeError, KeyError, TypeError, ValueError):
@@ -330,7 +252,7 @@ def request_options(user: User, purpose: str) -> str:
     ``purpose`` (``sign_in``, ``recovery``): ``allowCredentials`` = the account's
     keys, a new challenge kept in the session."""
     options = generate_authentication_options(
-        rp_id=relying_party().rp_id, challenge=_new_challenge(user, purpose),
+        rp_id=relying_party().rp_id, challenge=new_challenge(user, purpose),
         timeout=CHALLENGE_SECONDS * 1000, allow_credentials=_descriptors(user),
         user_verification=UserVerificationRequirement.DISCOURAGED)
     return options_to_json(options)
@@ -345,13 +267,13 @@ def check(user: User, answer: str | None, purpose: str) -> Result:
         ``KEY_REFUSED`` (wrong origin, RP id, signature, no user presence),
         ``KEY_CLONED`` (the counter did not go up; event and email), else ok.
     """
-    credential = _parse(answer)
+    credential = parse(answer)
     if credential is None:
         return Result(Problem.KEY_MISSING)
     wait = throttle.wait_seconds(user)
     if wait:
         return Result(Problem.THROTTLED, wait)
-    challenge = _take_challenge(user, purpose, credential)
+    challenge = take_challenge(user, purpose, credential)
     if challenge is None:
         return Result(Problem.KEY_EXPIRED)
     try:

@@ -8,7 +8,7 @@ import pytest
 
 from hubweb import create_app
 from hubweb.config import ConfigError, rp_id_problem
-from hubweb.twostep.webauthnkeys import relying_party
+from hubweb.twostep.webauthnchallenges import relying_party
 from tests.support.database import base_config
 
 
