@@ -109,9 +109,10 @@ def credentials_changed(user: User, keep_session: str | None = None) -> None:
     """Record that ``user``'s password, email address or two-step set-up changed.
 
     Every such change calls this, in the transaction that makes the change
-    (issue 10): the password (settings or reset, via :func:`set_password`),
-    the email address, and the two-step set-up (SMS on, off or a new number;
-    the authenticator app on, off or a new key; an operator's ``reset-2sv``).
+    (no emailed link or session outlives it): the password (settings or
+    reset, via :func:`set_password`), the email address, and the two-step
+    set-up (SMS on, off or a new number; the authenticator app on, off or a
+    new key; an operator's ``reset-2sv``).
 
     - ``credential_version`` goes up by one, in SQL (``SET v = v + 1``), so two
       concurrent changes both count: every emailed link issued before is

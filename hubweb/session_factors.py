@@ -1,6 +1,7 @@
 """The factors a session has shown, and what the account requires of it.
 
-Issue 10, item 2 (NIST SP 800-63B section 4, OWASP ASVS 5.0 V7.4): each
+No session keeps access with fewer factors than the account requires (NIST SP
+800-63B section 4, OWASP ASVS 5.0 V7.4): each
 session row records how
 many factors its sign-in showed (``factors``: 1 the password, 2 the password
 and a second factor). When the account comes to require more

@@ -22,7 +22,7 @@ Lifetimes (NIST SP 800-63B rev 4, section 2.2.3, AAL2): idle timeout
 ``PENDING_SIGN_IN_TIMEOUT`` (10 minutes). All are enforced here, on the server.
 
 Factors: each row records how many factors its sign-in showed; the rules of
-what that allows live in :mod:`hubweb.session_factors` (issue 10). A session
+what that allows live in :mod:`hubweb.session_factors`. A session
 ended by a lifetime or by those rules is deleted at its next request, which
 says why; a POST from it is sent to sign-in (:func:`init_app`).
 """

@@ -5,7 +5,7 @@ the emailed URL and stored only as its SHA-256. Issuing a new token of a
 purpose voids the older unused ones. Using one is an atomic compare-and-set
 (``UPDATE ... WHERE used_at IS NULL``), so two clicks cannot both succeed.
 
-A link outlives no credential change (issue 10, item 1). Every change of the
+A link outlives no credential change. Every change of the
 password (settings or reset), the email address or the two-step set-up raises
 the account's ``credential_version`` (:func:`hubweb.accounts.credentials_changed`);
 a token carries the version it was issued under and is refused

@@ -52,7 +52,7 @@
     });
   }
 
-  // Send-limit countdown (issue 11 rule 4): an element with data-countdown
+  // Send-limit countdown (no error the person did not cause): an element with data-countdown
   // (seconds) holds back the button named by data-countdown-button until the
   // wait is over, rewriting {wait} in data-countdown-text each second and then
   // showing data-countdown-done. Every word comes from the page's data
@@ -101,7 +101,7 @@
   // (aria-invalid, whose message aria-describedby reads out; the message itself
   // is role=alert, announced as it appears), else its first field; failing
   // that to its message or heading, so that keyboard focus is never lost on
-  // <body>. The same rule as autofocus in whole pages (issue 11 rule 6).
+  // <body>. The same rule as autofocus in whole pages (focus goes to the first invalid field).
   var FOCUS_ORDER = ["[aria-invalid=true]", "[autofocus]",
     "input:not([type=hidden]):not([disabled]):not([readonly])",
     "[role=alert]", "[role=status]:not(:empty)", "h1, h2, h3"];

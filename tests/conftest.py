@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from hubweb import create_app
 from hubweb.extensions import db
 from tests.support.accounts import PASSWORD, Auth, Outbox
+from tests.support.authenticator import set_up
 from tests.support.clock import Clock
 from tests.support.database import (
     BACKEND,
@@ -134,4 +135,13 @@ def with_sms(app, make_user) -> int:
     """An account with SMS 2SV on (+447400123456), not signed in; returns its id."""
     user_id = make_user()
     set_sms(app, user_id)
+    return user_id
+
+
+@pytest.fixture
+def with_sms_and_app(app, make_user) -> int:
+    """An account with SMS 2SV (+447400123456) and the authenticator app (key
+    ``tests.support.authenticator.APP_SECRET``) on, not signed in; returns its id."""
+    user_id = make_user()
+    set_up(app, user_id, "app")
     return user_id

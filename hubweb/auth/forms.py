@@ -1,5 +1,7 @@
 """Forms of the auth blueprint."""
 
+from functools import cache
+
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
@@ -46,20 +48,21 @@ class EmptyForm(FlaskForm):
     """A form with only the CSRF token (buttons such as "Sign out")."""
 
 
-def code_field() -> StringField:
+def code_field(label: str = "Verification code", missing: str = "Enter the 6-digit code.",
+               max_length: int = 64, numeric: bool = True) -> StringField:
     """The ``code`` field (CONTRACT.md): text, numeric keyboard, one-time-code autofill.
 
     Never ``type="number"``, which would drop leading zeros.
+
+    :param missing: the error when it is empty or longer than ``max_length``.
+    :param numeric: False for an answer that is not digits (no numeric keyboard).
     """
     return StringField(
-        "Verification code",
-        validators=[
-            InputRequired("Enter the 6-digit code."),
-            Length(max=64, message="Enter the 6-digit code."),
-        ],
+        label,
+        validators=[InputRequired(missing), Length(max=max_length, message=missing)],
         render_kw={
             "type": "text",
-            "inputmode": "numeric",
+            "inputmode": "numeric" if numeric else "text",
             "autocomplete": "one-time-code",
             "spellcheck": "false",
             "size": 10,
@@ -71,6 +74,22 @@ class CodeForm(FlaskForm):
     """``code``: a one-time code from SMS or the authenticator app."""
 
     code = code_field()
+
+
+@cache
+def _answer_form(field: str, label: str, missing: str, max_length: int,
+                 numeric: bool) -> type[FlaskForm]:
+    return type("AnswerForm", (FlaskForm,),
+                {field: code_field(label, missing, max_length, numeric)})
+
+
+def answer_form(factor) -> type[FlaskForm]:
+    """The form of a factor's answer at the second step: one field, named and
+    worded as the factor says (``answer_field``, ``answer_label``,
+    ``answer_missing``, ``answer_max``, ``numeric``; :mod:`hubweb.twostep.factorbase`).
+    SMS and the app: CodeForm's ``code`` field."""
+    return _answer_form(factor.answer_field, factor.answer_label, factor.answer_missing,
+                        factor.answer_max, factor.numeric)
 
 
 class PhoneForm(FlaskForm):

@@ -54,10 +54,22 @@ def elsewhere():
     return None
 
 
+def is_half_signed_in() -> bool:
+    """True while this browser's session is half signed in."""
+    return session.state == PENDING
+
+
+@bp.app_context_processor
+def _templates_ask():
+    """``half_signed_in()`` for every template (the header offers "Sign out"
+    to a half-signed-in session too)."""
+    return {"half_signed_in": is_half_signed_in}
+
+
 @bp.before_app_request
 def pending_guard():
     """Keep a half-signed-in session on the second step."""
-    if session.state == PENDING and request.endpoint not in PENDING_ALLOWED:
+    if is_half_signed_in() and request.endpoint not in PENDING_ALLOWED:
         return redirect_to(url_for("auth.verify"))
     return None
 
@@ -69,8 +81,8 @@ def left_second_step():
     half-signed-in session's CSRF token) goes home, anything else to sign-in.
 
     :mod:`hubweb.errors` asks this before refusing such a POST's CSRF token,
-    so a code sent again after success lands where the person now is (issue
-    11, rule 1) instead of on "This form has expired".
+    so a code sent again after success lands where the person now is (a step
+    done twice ends in the truthful state) instead of on "This form has expired".
     """
     if request.endpoint not in STEP_ENDPOINTS:
         return None

@@ -64,7 +64,7 @@ def _rehearse_reset(typed: str) -> None:
     like cost (a row added and deleted in the transaction: PostgreSQL still
     flushes its WAL at the commit), so that neither the reply's time nor the
     SMTP server's state tells whether the address has an account (OWASP Forgot
-    Password Cheat Sheet: "a consistent response time"; WSTG-IDNT-04; issue 10:
+    Password Cheat Sheet: "a consistent response time"; WSTG-IDNT-04; measured:
     medians within 5 %, bench/mail_timing.py).
     """
     nobody = SimpleNamespace(email=typed, id=0)
@@ -83,7 +83,8 @@ def reset_password(token: str):
         session.pop("reset", None)
         if request.method == "POST" and _reset_completed(found):
             # The same form sent again after the reset finished (double click,
-            # Back then resubmit): where the person now is (issue 11, rule 1).
+            # Back then resubmit): where the person now is (a step done twice
+            # ends in the truthful state).
             flash(msg.RESET_DONE, "success")
             return redirect_to(url_for("auth.sign_in"))
         return _link_problem(problem.value)

@@ -26,7 +26,8 @@ from ..twostep.result import Result
 
 @dataclass(frozen=True)
 class Countdown:
-    """A send limit said calmly next to the button it holds back (issue 11 rule 4).
+    """A send limit said calmly next to the button it holds back (no error
+    the person did not cause).
 
     The page shows :attr:`words`; where JavaScript runs, ``static/app.js``
     counts :attr:`seconds` down, rewriting ``{wait}`` in :attr:`text` with
@@ -139,9 +140,17 @@ class SecondStep:
     @property
     def lost_phone_help(self) -> str:
         """What to do without the phone (or app) of the chosen method, worded for
-        this place: :data:`hubweb.twostep.messages.LOST_PHONE` by purpose, method
-        and whether another method is on."""
-        return msg.LOST_PHONE[(self.purpose, self.method, len(self.methods) > 1)]
+        this place: the chosen factor's ``lost_text``, each other one's
+        ``switch_hint`` and the place's closing sentence
+        (:func:`hubweb.twostep.messages.lost_help`)."""
+        return msg.lost_help(self.purpose, self.factor.lost_text,
+                             [other.switch_hint for other in self.others])
+
+    @property
+    def choose_method(self) -> str:
+        """The refusal of a switch to a method this person does not have: their
+        methods, by name ("Choose the authenticator app or SMS.")."""
+        return msg.choose_method([factor.choice_name for factor in self._factors])
 
     def begin(self) -> Result:
         """Begin the chosen factor for this step, once; later calls do nothing
@@ -167,7 +176,7 @@ class SecondStep:
     def stash(self, status: int, errors=(), *, notice: str | None = None,
               resent: bool = False, held: bool = False) -> None:
         """Keep what the next GET of this step shows once: a plain POST answers
-        303 to that GET (post/redirect/get; issue 11, rule 2), so a reload or
+        303 to that GET (post/redirect/get: a reload or Back never loses a step), so a reload or
         Back never resends a form. ``errors`` are the code field's messages
         (never the code typed); the 429 wait is kept for ``Retry-After``;
         ``held`` says a send limit held this request's code back, so the GET

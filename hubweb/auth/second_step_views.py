@@ -9,7 +9,7 @@ switch to ``E_method``, with the same URL arguments) and what happens on
 success; the handlers here do the rest.
 
 Every plain POST answers 303 to the step's page, which shows the reply once
-(:meth:`SecondStep.stash`; issue 11, rule 2); htmx gets the ``#second-step``
+(:meth:`SecondStep.stash`: a reload or Back never loses a step); htmx gets the ``#second-step``
 fragment. The status of a refusal is :func:`hubweb.replies.status_for`.
 """
 
@@ -22,11 +22,15 @@ from flask import request, url_for
 
 from ..htmx import is_htmx, redirect_to, render
 from ..replies import status_for
-from ..twostep import messages as msg
-from .forms import CodeForm, EmptyForm
+from .forms import EmptyForm, answer_form
 from .second_step import SecondStep
 
 FRAGMENT = "twostep/_second_step.html"
+
+
+def answer_of(step: SecondStep, form):
+    """The answer field of the chosen factor's form (``code`` for SMS and the app)."""
+    return form[step.factor.answer_field]
 
 
 def _as_is(reply):
@@ -55,49 +59,56 @@ class Place:
         return SecondStep(user, state, self.purpose)
 
     def code(self, step: SecondStep):
-        """GET: show the step (beginning the chosen factor once). POST: check the code."""
-        form = CodeForm()
+        """GET: show the step (beginning the chosen factor once). POST: check the
+        answer, read by the chosen factor's form (:func:`answer_form`)."""
         if request.method == "GET":
             sent, view = step.begin(), step.take()
-            form.code.errors = view.get("errors", [])
+            form = self.form(step)
+            answer_of(step, form).errors = view.get("errors", [])
             return self.render(step, form, view.get("status", 200),
                                notice=view.get("notice") or sent.alert, send=sent,
                                resent=view.get("resent", False))
         step.follow(request.form.get("method"))
+        form = answer_form(step.factor)()
         if not form.validate_on_submit():
             return self.reply(step, form, 422)
-        result = step.verify(form.code.data)
+        result = step.verify(answer_of(step, form).data)
         if not result.ok:
-            form.code.errors.append(result.message)
+            answer_of(step, form).errors.append(result.message)
             return self.reply(step, form, status_for(result))
         return self.wrap(self.succeeded(step))
 
     def resend(self, step: SecondStep):
         """Send a new code by the chosen factor (its send limits apply)."""
         if not EmptyForm().validate_on_submit():
-            return self.reply(step, CodeForm(formdata=None), 400)
+            return self.reply(step, self.form(step), 400)
         result = step.resend()
-        return self.reply(step, CodeForm(formdata=None), status_for(result),
+        return self.reply(step, self.form(step), status_for(result),
                           notice=result.alert, send=result, resent=result.ok)
 
     def choose(self, step: SecondStep):
         """Switch to the factor named by the field ``method``."""
         if not EmptyForm().validate_on_submit():
-            return self.reply(step, CodeForm(formdata=None), 400)
+            return self.reply(step, self.form(step), 400)
         try:
             result = step.choose(request.form.get("method", ""))
         except ValueError:
-            return self.reply(step, CodeForm(formdata=None), 422, notice=msg.CHOOSE_METHOD)
+            return self.reply(step, self.form(step), 422, notice=step.choose_method)
         # Switched; a refused send (limit, gateway) still says so in the status.
-        return self.reply(step, CodeForm(formdata=None), status_for(result),
+        return self.reply(step, self.form(step), status_for(result),
                           notice=result.alert, send=result)
+
+    @staticmethod
+    def form(step: SecondStep):
+        """The chosen factor's answer form, empty."""
+        return answer_form(step.factor)(formdata=None)
 
     def reply(self, step: SecondStep, form, status: int = 200, **context):
         """The fragment for htmx; a plain POST answers 303 to the step's page,
         which shows this reply once."""
         if is_htmx():
             return self.render(step, form, status, **context)
-        step.stash(status, form.code.errors, notice=context.get("notice"),
+        step.stash(status, answer_of(step, form).errors, notice=context.get("notice"),
                    resent=context.get("resent", False),
                    held=getattr(context.get("send"), "held", False))
         return self.wrap(redirect_to(self.url()))

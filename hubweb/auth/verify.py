@@ -3,8 +3,8 @@ method switch (the handlers: :mod:`hubweb.auth.second_step_views`; the
 half-signed-in state and its guard: :mod:`hubweb.auth.half_signed_in`).
 
 A code sent again after the sign-in completed (double click, Back then
-resubmit) goes where the person now is: signed in, at the home page (issue
-11, rule 1).
+resubmit) goes where the person now is: signed in, at the home page (a step done
+twice ends in the truthful state).
 """
 
 from __future__ import annotations

@@ -13,8 +13,11 @@ from flask import session
 from ..auth.forms import CodeForm
 from ..twostep import appcodes, changes
 from ..twostep import messages as msg
+from ..twostep.keys import group_secret
+from ..twostep.qr import qr_image
 from . import flow as flowstate
 from .context import signed_in_user
+from .flow_table import Flow, Panel, register
 from .two_step_replies import finished, reauth_again, section, show, status_of
 
 
@@ -52,3 +55,24 @@ def _settled(state: dict) -> bool:
     """True when the app was confirmed (by a parallel request of the same
     click) after this flow's re-authentication."""
     return changes.app_confirmed_since(signed_in_user(), state.get("reauth_at", 0))
+
+
+def secret_context(state: dict, form) -> dict:
+    """What the secret key panel shows: key (grouped and plain), QR code, URI;
+    ``{}`` when no key is being set up (it expired)."""
+    user = signed_in_user()
+    secret = appcodes.pending_secret(user)
+    if secret is None:
+        return {}
+    uri = appcodes.uri_for(user, secret)
+    return {"panel": "secret", "flow": "app", "code_form": form, "secret": secret,
+            "secret_grouped": group_secret(secret), "uri": uri, "qr": qr_image(uri)}
+
+
+register(
+    Flow("app", None, lambda u: u.sms_enabled,
+         lambda s: msg.APP_REPLACED if s.get("replacing") else msg.APP_ENABLED,
+         lambda u, s: u.totp_enabled, after_password,
+         lambda u: msg.REAUTH_PROMPTS["app_move" if u.totp_enabled else "app"], confirm),
+    panels=(Panel("secret", CodeForm, secret_context),),
+)

@@ -4,7 +4,7 @@ The whole page (:func:`settings_context`) reads the signed-in sessions and
 the recent security activity; a fragment reads only what it shows, so a
 two-step panel costs no query at all, and a reply to a change adds just the
 parts it carries (:func:`change_context`): the other-sessions offer, the new
-activity row and, when sessions ended, the sessions list (issue 11, rule 9).
+activity row and, when sessions ended, the sessions list (what changed shows at once).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..extensions import db
 from ..htmx import is_htmx
 from ..models import SecurityEvent, User, UserSession
 from ..sessions import SIGNED_IN
+from ..twostep import factors
 from ..twostep import messages as two_step_msg
 from . import messages as msg
 from .forms import ChangePasswordForm
@@ -72,7 +73,7 @@ def sessions_fragment_context(**extra) -> dict:
 def two_step_context(**extra) -> dict:
     """What the Two-step verification section needs besides its panel."""
     return {"app_needs_sms": two_step_msg.APP_NEEDS_SMS,
-            "reauth_prompts": two_step_msg.REAUTH_PROMPTS, **extra}
+            "two_step_factors": factors.in_set_up_order(), **extra}
 
 
 def password_context(**extra) -> dict:

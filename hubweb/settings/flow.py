@@ -9,9 +9,10 @@ One flow at a time, in ``session["two_step"]``::
 ``code``, ``secret`` (the secret key panel), or ``done`` (the flow finished;
 ``message`` then holds what is now true). The state is the single source of
 what the page shows, so a reload, Back or Forward (with or without
-JavaScript) shows the same step again (issue 11, rule 2), and a step
+JavaScript) shows the same step again (a reload never loses a step), and a step
 submitted again after its flow finished (double click, two tabs, Back then
-resubmit) answers with the finished state instead of an error (rule 1).
+resubmit) answers with the finished state instead of an error (a step done
+twice ends in the truthful state).
 
 Without JavaScript every POST answers 303 to the settings page
 (post/redirect/get, RFC 9110 section 15.4.4); what that one reply must add
@@ -24,8 +25,9 @@ from __future__ import annotations
 
 import time
 
-from flask import g, session
+from flask import session
 
+from ..replies import note_retry_after, noted_retry_after
 from .flow_table import FLOWS
 from .reauth import REAUTH_SECONDS, require_recent_password
 
@@ -92,20 +94,21 @@ def stash(panel: str, status: int, form=None, *, notice: str | None = None,
 
     :param form: the submitted form; its errors are kept, and its typed
         ``phone`` (the person's own input; never a password or a code).
-        The 429 wait noted in ``g.retry_after`` is kept too.
+        The 429 wait noted for ``Retry-After`` is kept too
+        (:func:`hubweb.replies.noted_retry_after`).
     """
     errors = {name: list(field.errors) for name, field in (form._fields.items() if form
                                                             else ()) if field.errors}
     typed = form.phone.data if form is not None and "phone" in form._fields else None
     session["two_step_view"] = {"panel": panel, "status": status, "errors": errors,
                                 "phone": typed, "notice": notice, "resent": resent,
-                                "retry_after": g.get("retry_after")}
+                                "retry_after": noted_retry_after()}
 
 
 def take() -> dict | None:
-    """The stashed additions of :func:`stash`, once; a 429's wait goes back to
-    ``g.retry_after`` for the ``Retry-After`` header (hubweb.errors)."""
+    """The stashed additions of :func:`stash`, once; a 429's wait is noted
+    again for the ``Retry-After`` header (:func:`hubweb.replies.note_retry_after`)."""
     view = session.pop("two_step_view", None)
-    if view and view.get("retry_after"):
-        g.retry_after = view["retry_after"]
+    if view:
+        note_retry_after(view.get("retry_after"))
     return view

@@ -1,10 +1,12 @@
-"""The Two-step verification flows of the settings page, keyed by name.
+"""The Two-step verification flows of the settings page, and their panels,
+keyed by name: filled by the flow modules (:func:`register`).
 
 One row per flow, read by the step views (:mod:`.two_step`), the replies
-(:mod:`.two_step_replies`) and the flow state (:mod:`.flow`). The code that
-runs each flow's own steps is in :mod:`.sms_setup`, :mod:`.app_setup` and
-:mod:`.disable`; the URL scheme, ``/settings/two-step/<name>/<step>``, is the
-same for every flow.
+(:mod:`.two_step_replies`) and the flow state (:mod:`.flow`). Each flow module
+(:mod:`.sms_setup`, :mod:`.app_setup`, :mod:`.disable`; imported once by
+:mod:`hubweb.settings`) registers its rows, with the functions that run its
+own steps, and its panels; the URL scheme,
+``/settings/two-step/<name>/<step>``, is the same for every flow.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..models import User
-from ..twostep import messages as msg
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,12 @@ class Flow:
     :ivar done_text: its finished state's sentence, given its record.
     :ivar holds: is its finished state still true of the account (given its
         record, which holds the number it verified)?
+    :ivar after_password: ``(state, reauth_at) -> reply``: what follows the
+        right password (the next panel, or the change itself).
+    :ivar prompt: ``user -> (heading, sentence)`` of its password panel.
+    :ivar confirm: ``(name, state) -> reply``: its code step (``None``: none).
+    :ivar danger: its password panel's button is a destructive one.
+    :ivar warning: a sentence its password panel adds as a warning, or ``None``.
     """
 
     name: str
@@ -32,22 +39,38 @@ class Flow:
     may_start: Callable[[User], bool]
     done_text: Callable[[dict], str]
     holds: Callable[[User, dict], bool]
+    after_password: Callable[[dict, float], object]
+    prompt: Callable[[User], tuple[str, str]]
+    confirm: Callable[[str, dict | None], object] | None = None
+    danger: bool = False
+    warning: str | None = None
 
 
-def _number_in_use(user: User, state: dict) -> bool:
-    return user.sms_enabled and user.sms_phone == state.get("phone")
+@dataclass(frozen=True)
+class Panel:
+    """One panel of a flow (``templates/settings/_panel_<name>.html``).
+
+    :ivar form: its form class (a blank one is made with ``formdata=None``).
+    :ivar context: ``(state, form) -> template context`` (``{}``: the panel has
+        nothing to show any more, e.g. an expired key).
+    """
+
+    name: str
+    form: type
+    context: Callable[[dict, object], dict]
 
 
-FLOWS = {flow.name: flow for flow in (
-    Flow("sms", "setup", lambda u: not u.sms_enabled, lambda s: msg.SMS_ENABLED,
-         _number_in_use),
-    Flow("phone", "change_phone", lambda u: u.sms_enabled, lambda s: msg.PHONE_CHANGED,
-         _number_in_use),
-    Flow("disable", None, lambda u: u.sms_enabled, lambda s: msg.TWO_STEP_DISABLED,
-         lambda u, s: not u.sms_enabled),
-    Flow("app", None, lambda u: u.sms_enabled,
-         lambda s: msg.APP_REPLACED if s.get("replacing") else msg.APP_ENABLED,
-         lambda u, s: u.totp_enabled),
-    Flow("app_disable", None, lambda u: u.totp_enabled, lambda s: msg.APP_DISABLED,
-         lambda u, s: u.sms_enabled and not u.totp_enabled),
-)}
+FLOWS: dict[str, Flow] = {}
+PANELS: dict[str, Panel] = {}
+
+
+def register(*flows: Flow, panels: tuple[Panel, ...] = ()) -> None:
+    """Add a flow module's flows and panels.
+
+    :raises ValueError: for a name already taken.
+    """
+    for table, rows in ((FLOWS, flows), (PANELS, panels)):
+        for row in rows:
+            if row.name in table:
+                raise ValueError(f"{row.name!r} is registered already")
+            table[row.name] = row

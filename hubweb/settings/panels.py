@@ -1,24 +1,37 @@
 """What each panel of the Two-step verification section shows.
 
 A panel is one template (``settings/_panel_<name>.html``), chosen by
-``settings/_two_step_body.html``; :func:`panel_context` gives its context,
+``settings/_two_step_body.html``, and one row of :data:`.flow_table.PANELS`
+(registered by its flow module); :func:`panel_context` gives its context,
 and :func:`current_view` what a GET of the settings page shows in the section
-(the step the flow is at; issue 11, rule 2).
+(the step the flow is at: a reload never loses a step).
 """
 
 from __future__ import annotations
 
-from ..auth.forms import CodeForm, PhoneForm, ReauthForm
-from ..twostep import appcodes
-from ..twostep.keys import group_secret
-from ..twostep.phone import format_international, mask_phone
-from ..twostep.qr import qr_image
+from ..auth.forms import ReauthForm
 from . import flow as flowstate
 from .context import signed_in_user
-from .flow_table import FLOWS
+from .flow_table import FLOWS, PANELS, Panel, register
 
-_FORMS = {"reauth": ReauthForm, "phone": PhoneForm, "code": CodeForm, "secret": CodeForm}
-_FIELD = {"reauth": "reauth_form", "phone": "phone_form", "code": "code_form"}
+
+def form_panel(name: str, field: str, form: type, extra=None) -> Panel:
+    """A panel whose context is its name, its flow and its form (as ``field``),
+    plus ``extra(state)`` when given."""
+    def context(state: dict, blank) -> dict:
+        more = extra(state) if extra else {}
+        return {"panel": name, "flow": state["flow"], field: blank, **more}
+    return Panel(name, form, context)
+
+
+def _reauth_context(state: dict) -> dict:
+    flow = FLOWS[state["flow"]]
+    return {"reauth_prompt": flow.prompt(signed_in_user()), "danger": flow.danger,
+            "warning": flow.warning}
+
+
+#: The first panel of every flow: "Enter your current password".
+register(panels=(form_panel("reauth", "reauth_form", ReauthForm, _reauth_context),))
 
 
 def panel_context(panel: str | None, state: dict | None, form=None) -> dict:
@@ -28,27 +41,8 @@ def panel_context(panel: str | None, state: dict | None, form=None) -> dict:
     """
     if panel is None or state is None:
         return {}
-    form = form or _FORMS[panel](formdata=None)
-    if panel == "secret":
-        return secret_context(form)
-    context = {"panel": panel, "flow": state["flow"], _FIELD[panel]: form}
-    if panel == "code":
-        phone = state["phone"]
-        context["step"] = {"masked_phone": mask_phone(phone),
-                           "international": format_international(phone)}
-    return context
-
-
-def secret_context(form) -> dict:
-    """What the secret key panel shows: key (grouped and plain), QR code, URI;
-    ``{}`` when no key is being set up (it expired)."""
-    user = signed_in_user()
-    secret = appcodes.pending_secret(user)
-    if secret is None:
-        return {}
-    uri = appcodes.uri_for(user, secret)
-    return {"panel": "secret", "flow": "app", "code_form": form, "secret": secret,
-            "secret_grouped": group_secret(secret), "uri": uri, "qr": qr_image(uri)}
+    kind = PANELS[panel]
+    return kind.context(state, form or kind.form(formdata=None))
 
 
 def current_view() -> tuple[dict, int]:
@@ -67,8 +61,8 @@ def current_view() -> tuple[dict, int]:
     if panel not in (None, "reauth") and not flowstate.reauthed(state):
         panel = None
     context = panel_context(panel, state, _stashed_form(panel, view))
-    if panel == "secret" and not context:
-        flowstate.end()  # the key expired
+    if panel is not None and state is not None and not context:
+        flowstate.end()  # the panel has nothing left to show (the app's key expired)
     return ({**context, "notice": view.get("notice"), "resent": view.get("resent")},
             view.get("status", 200))
 
@@ -78,7 +72,7 @@ def _stashed_form(panel: str | None, view: dict):
     number and its errors (:func:`.flow.stash`)."""
     if not panel:
         return None
-    form = _FORMS[panel](formdata=None, data={"phone": view.get("phone")})
+    form = PANELS[panel].form(formdata=None, data={"phone": view.get("phone")})
     for field, errors in (view.get("errors") or {}).items():
         if field in form._fields:
             form[field].errors = list(errors)

@@ -16,11 +16,13 @@ from flask_login import login_required
 from ..auth.forms import CodeForm, EmptyForm, PhoneForm
 from ..extensions import db
 from ..twostep import changes, smscodes
-from ..twostep.phone import PhoneError, parse_phone
+from ..twostep import messages as msg
+from ..twostep.phone import PhoneError, format_international, mask_phone, parse_phone
 from . import flow as flowstate
 from .blueprint import bp
 from .context import signed_in_user
-from .flow_table import FLOWS
+from .flow_table import FLOWS, Flow, register
+from .panels import form_panel
 from .two_step_replies import finished, flow_step, reauth_again, show, status_of
 
 #: A refused resend within this many seconds of a sent code is a repeated
@@ -125,3 +127,25 @@ def _settled(state: dict) -> bool:
     user = signed_in_user()
     db.session.refresh(user)
     return FLOWS[state["flow"]].holds(user, state)
+
+
+def _number_in_use(user, state: dict) -> bool:
+    return user.sms_enabled and user.sms_phone == state.get("phone")
+
+
+def _code_step(state: dict) -> dict:
+    """The code panel shows the number being verified: masked, and in full
+    (what the person just typed)."""
+    phone = state["phone"]
+    return {"step": {"masked_phone": mask_phone(phone),
+                     "international": format_international(phone)}}
+
+
+register(
+    Flow("sms", "setup", lambda u: not u.sms_enabled, lambda s: msg.SMS_ENABLED,
+         _number_in_use, after_password, lambda u: msg.REAUTH_PROMPTS["sms"], confirm),
+    Flow("phone", "change_phone", lambda u: u.sms_enabled, lambda s: msg.PHONE_CHANGED,
+         _number_in_use, after_password, lambda u: msg.REAUTH_PROMPTS["phone"], confirm),
+    panels=(form_panel("phone", "phone_form", PhoneForm),
+            form_panel("code", "code_form", CodeForm, _code_step)),
+)

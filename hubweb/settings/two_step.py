@@ -1,7 +1,8 @@
 """The Two-step verification section of User account settings: the steps
-every flow shares, and the table of what each flow does at them.
+every flow shares; each flow's row (:data:`.flow_table.FLOWS`, registered by
+its module) says what it does at them.
 
-Flows (rows of :data:`.flow_table.FLOWS`), each a short sequence of panels
+Flows, each a short sequence of panels
 that htmx swaps into ``#two-step`` inside the section
 ``#two-step-verification``, and plain forms without JavaScript; every step
 is ``POST /settings/two-step/<flow>/<step>``:
@@ -28,22 +29,12 @@ from flask_login import login_required
 from ..auth.forms import ReauthForm
 from ..extensions import limiter
 from ..htmx import redirect_to
-from . import app_setup, disable, reauth, sms_setup
 from . import flow as flowstate
+from . import reauth
 from .blueprint import bp
 from .context import signed_in_user
 from .flow_table import FLOWS
 from .two_step_replies import flow_step, here, overtaken, reauth_again, section, show
-
-#: flow -> (what follows the right password, what checks the code; ``None``:
-#: the flow has no code step).
-STEPS = {
-    "sms": (sms_setup.after_password, sms_setup.confirm),
-    "phone": (sms_setup.after_password, sms_setup.confirm),
-    "app": (app_setup.after_password, app_setup.confirm),
-    "disable": (disable.turn_off, None),
-    "app_disable": (disable.turn_off_app, None),
-}
 
 
 @bp.get("/two-step/cancel")
@@ -71,20 +62,20 @@ def two_step_start(flow: str):
 @limiter.limit("10 per minute")
 @flow_step
 def two_step_password(flow: str, state: dict | None):
-    """Check the current password, then go on as the flow does (:data:`STEPS`)."""
+    """Check the current password, then go on as the flow does (its ``after_password``)."""
     state, form = state or flowstate.begin(flow), ReauthForm()
     reauth_at = reauth.confirm_password(signed_in_user(), form)
     if reauth_at is None:
         return show(state, "reauth", 422, form)
-    return STEPS[flow][0](state, reauth_at)
+    return FLOWS[flow].after_password(state, reauth_at)
 
 
 @bp.post("/two-step/<flow>/code")
 @login_required
 @flow_step
 def two_step_code(flow: str, state: dict | None):
-    """The code step: the flow's own check (:data:`STEPS`)."""
-    confirm = STEPS[flow][1]
+    """The code step: the flow's own check (its ``confirm``)."""
+    confirm = FLOWS[flow].confirm
     return confirm(flow, state) if confirm else reauth_again(flow)
 
 

@@ -4,7 +4,7 @@ finished flow, the section as it is.
 With htmx the reply is the fragment ``_two_step_body.html``, rendered with
 its own context (:func:`.context.two_step_context`: no sessions or activity
 query for a panel); without JavaScript a 303 to the settings page, whose GET
-shows the step (:func:`.panels.current_view`; issue 11, rule 2).
+shows the step (:func:`.panels.current_view`: a reload never loses a step).
 """
 
 from __future__ import annotations

@@ -193,4 +193,8 @@ class AppFactor(FactorBase):
 
 
 FACTOR = AppFactor(key=KIND, name="authenticator app", switch_label="Use authenticator app",
-                   template="twostep/_app_input.html")
+                   template="twostep/_app_input.html",
+                   choice_name="the authenticator app",
+                   lost_text="No access to your authenticator app?",
+                   switch_hint='Choose "Use authenticator app" if the app is on another '
+                               'device.')

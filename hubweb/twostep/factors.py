@@ -1,4 +1,4 @@
-"""Second factors as one registry: the :class:`Factor` protocol and :data:`FACTORS`.
+"""Second factors as one registry: :data:`FACTORS`, of :data:`Factor` objects.
 
 After django-otp's device, django-two-factor-auth's ``MethodRegistry`` and
 Flask-Security's two-factor plugins: the second step, the method switch and
@@ -16,54 +16,13 @@ The KBH rules, written here once:
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from ..models import User
 from . import appcodes, smscodes
-from .result import Result
+from .factorbase import FactorBase
 
-
-class Factor(Protocol):
-    """One kind of second factor.
-
-    :ivar key: the short name in forms and session state (``"sms"``, ``"app"``).
-    :ivar name: the verbose name ("SMS", "authenticator app").
-    :ivar switch_label: the words of its switch at the second step ("Use SMS").
-    :ivar template: the Jinja macros of its second-step input: ``prompt(step)``,
-        ``buttons(step, countdown)`` and ``forms(step, resend_action)``.
-    :ivar numeric: True when the answer is a numeric one-time code (the
-        ``inputmode="numeric"`` code field of the second step).
-    :ivar sends: True when :meth:`begin` sends something (a code by SMS): the
-        step then offers "Send code"/"Resend code" within :meth:`hold`.
-    :ivar requires_base: True when it can only be on with the base factor.
-    """
-
-    key: str
-    name: str
-    switch_label: str
-    template: str
-    numeric: bool
-    sends: bool
-    requires_base: bool
-
-    def is_on(self, user: User) -> bool:
-        """True while ``user`` has this factor on."""
-
-    def begin(self, user: User, purpose: str) -> Result:
-        """Start a check for ``purpose`` (``sign_in``, ``recovery``): send a code,
-        make a challenge, or nothing. Commits what it writes."""
-
-    def hold(self, user: User, purpose: str) -> Result:
-        """Whether a limit holds :meth:`begin` back now (ok: it may run)."""
-
-    def verify(self, user: User, answer: str | None, purpose: str) -> Result:
-        """Check the person's answer; on success the caller commits."""
-
-    def destination(self, user: User) -> str:
-        """Where a code goes, as the page may show it (a masked number), or ""."""
-
-    def disable(self, user: User) -> None:
-        """Turn this factor off for ``user`` (all its instances). The caller commits."""
+#: One kind of second factor: what it is called, its words, whether a user has
+#: it, ``begin``/``verify``/``disable`` (:class:`~.factorbase.FactorBase`).
+Factor = FactorBase
 
 
 #: Every factor, in the order the second step offers them: the first one on is
@@ -76,6 +35,12 @@ BY_KEY: dict[str, Factor] = {factor.key: factor for factor in FACTORS}
 def base() -> Factor:
     """The base factor (the one no other factor requires): SMS."""
     return next(factor for factor in FACTORS if not factor.requires_base)
+
+
+def in_set_up_order() -> list[Factor]:
+    """Every factor as the settings page lists them: the base first (it is set
+    up first), then the others in registry order."""
+    return [base(), *(factor for factor in FACTORS if factor is not base())]
 
 
 def get(key: str) -> Factor:

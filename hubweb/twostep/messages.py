@@ -1,4 +1,7 @@
-"""User-facing messages of two-step verification, in one place."""
+"""User-facing messages of two-step verification, in one place (a factor's own
+sentences are declared on its factor object: :mod:`hubweb.twostep.factorbase`)."""
+
+from babel.lists import format_list
 
 CODE_FORMAT = "Enter the 6-digit code."
 CODE_WRONG = "That code is not right. Check it and try again."
@@ -22,8 +25,8 @@ SEND_RESEND_WAIT = (
     "Several codes were sent in a row. Wait {wait} before asking for another. If they do "
     "not arrive, check that the phone has signal and can receive text messages."
 )
-# Said calmly next to the button while a send limit holds it back (issue 11 rule 4);
-# a countdown in the page rewrites {wait}, then shows SEND_READY.
+# Said calmly next to the button while a send limit holds it back (no error
+# the person did not cause); a countdown in the page rewrites {wait}, then shows SEND_READY.
 SEND_AGAIN_IN = "You can ask for a new code in {wait}."
 SEND_READY = 'You can choose "{button}" now.'
 SEND_LIMIT_ACCOUNT = "Too many codes were sent to this account. Wait {wait} and try again."
@@ -78,37 +81,64 @@ REAUTH_PROMPTS = {
                 "and your other sessions will be signed out."),
 }
 
-#: Help under the second step for someone without their phone (or app), by
-#: place (``sign_in``, ``recovery``) and by what else the account has: the
-#: other method when one is on, else the administrator, who can turn two-step
-#: verification off (``flask --app wsgi users reset-2sv``, README).
-#: A method switch that names no method this person has.
-CHOOSE_METHOD = "Choose the authenticator app or SMS."
+#: The warning of the password panel of "Disable two-step verification".
+DISABLE_WARNING = ("Turning off two-step verification makes your account less secure: "
+                   "anyone who learns your password can then sign in.")
 
-LOST_PHONE = {
-    ("sign_in", "sms", True): (
-        "No access to your phone? Choose \"Use authenticator app\" if the app is on "
-        "another device. If you have neither, ask your administrator to reset two-step "
-        "verification for your account; you can then sign in with your password."),
-    ("sign_in", "app", True): (
-        "No access to your authenticator app? Choose \"Use SMS\" to get a code by text "
-        "message. If you have neither, ask your administrator to reset two-step "
-        "verification for your account; you can then sign in with your password."),
-    ("sign_in", "sms", False): (
-        "No access to your phone? Ask your administrator to reset two-step verification "
+#: The closing sentence of the help under the second step for someone without
+#: the chosen factor (its ``lost_text``, then each other factor's
+#: ``switch_hint``), by place (``sign_in``, ``recovery``) and by how many
+#: other factors the person has on (``none``, ``one``, ``several``): when none
+#: is left, the administrator, who can turn two-step verification off
+#: (``flask --app wsgi users reset-2sv``, README). Whole sentences, joined by
+#: :func:`lost_help` only, so each translates as a whole.
+LOST_CLOSING = {
+    ("sign_in", "none"): (
+        "Ask your administrator to reset two-step verification for your account; you "
+        "can then sign in with your password."),
+    ("sign_in", "one"): (
+        "If you have neither, ask your administrator to reset two-step verification for "
+        "your account; you can then sign in with your password."),
+    ("sign_in", "several"): (
+        "If you have none of them, ask your administrator to reset two-step verification "
         "for your account; you can then sign in with your password."),
-    ("recovery", "sms", True): (
-        "No access to your phone? Choose \"Use authenticator app\" if the app is on "
-        "another device. If you have neither, ask your administrator to reset two-step "
-        "verification for your account, then open the link in the email again."),
-    ("recovery", "app", True): (
-        "No access to your authenticator app? Choose \"Use SMS\" to get a code by text "
-        "message. If you have neither, ask your administrator to reset two-step "
-        "verification for your account, then open the link in the email again."),
-    ("recovery", "sms", False): (
-        "No access to your phone? Ask your administrator to reset two-step verification "
+    ("recovery", "none"): (
+        "Ask your administrator to reset two-step verification for your account, then "
+        "open the link in the email again."),
+    ("recovery", "one"): (
+        "If you have neither, ask your administrator to reset two-step verification for "
+        "your account, then open the link in the email again."),
+    ("recovery", "several"): (
+        "If you have none of them, ask your administrator to reset two-step verification "
         "for your account, then open the link in the email again."),
 }
+
+#: A method switch that names no method this person has: ``{methods}`` is the
+#: list of the person's factors (their ``choice_name``), as :func:`choose_method`
+#: joins it ("the authenticator app or SMS").
+CHOOSE_METHOD = "Choose {methods}."
+#: The language of the words here (a list is joined by its CLDR rules).
+LOCALE = "en"
+
+
+def lost_help(purpose: str, lost_text: str, switch_hints: list[str]) -> str:
+    """The help under the second step for someone without the chosen factor.
+
+    :param purpose: the place, ``sign_in`` or ``recovery``.
+    :param lost_text: the chosen factor's sentence ("No access to your phone?").
+    :param switch_hints: each other factor's sentence on how to use it instead,
+        in registry order ('Choose "Use SMS" to get a code by text message.').
+    :return: those sentences and :data:`LOST_CLOSING`'s, joined by spaces.
+    :raises KeyError: for a purpose without a closing sentence.
+    """
+    others = ("none", "one", "several")[min(len(switch_hints), 2)]
+    return " ".join([lost_text, *switch_hints, LOST_CLOSING[(purpose, others)]])
+
+
+def choose_method(names: list[str]) -> str:
+    """:data:`CHOOSE_METHOD` for factors called ``names`` (their ``choice_name``,
+    in registry order): "Choose the authenticator app or SMS."."""
+    return CHOOSE_METHOD.format(methods=format_list(names, style="or", locale=LOCALE))
 
 
 #: A wait in words, by unit and number: :func:`duration`, and the page's live

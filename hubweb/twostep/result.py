@@ -98,7 +98,7 @@ class Result:
     def alert(self) -> str | None:
         """The message to show as an error, or ``None``: none on success, and
         none for a send limit, which the page states calmly where the button is
-        (:attr:`held`; issue 11 rule 4)."""
+        (:attr:`held`: no error the person did not cause)."""
         return None if self.ok or self.held else self.message
 
     @property

@@ -1,4 +1,4 @@
-"""The limits on sending one-time codes by SMS (issue 11, rule 3).
+"""The limits on sending one-time codes by SMS: ordinary use never meets one.
 
 The limits exist against SMS pumping (toll fraud: an attacker makes the portal
 send many texts to premium-rate numbers they are paid for) and against flooding

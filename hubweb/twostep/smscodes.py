@@ -7,7 +7,7 @@ Rules (issue #3; NIST SP 800-63B section 5.1.3 for out-of-band codes):
   from ``SECRET_KEY``, compared in constant time, never logged.
 - Sending voids the user's older codes (they expire at once; ``used_at``
   marks only a code entered right). The send limits, by budget and with a
-  growing resend cooldown, are :mod:`hubweb.twostep.sendlimits` (issue 11).
+  growing resend cooldown, are :mod:`hubweb.twostep.sendlimits`.
 - :data:`MAX_ATTEMPTS` (5) wrong entries void a code; every wrong entry also
   counts on the account (:mod:`hubweb.twostep.throttle`).
 """
@@ -242,4 +242,6 @@ class SmsFactor(FactorBase):
 
 
 FACTOR = SmsFactor(key="sms", name="SMS", switch_label="Use SMS",
-                   template="twostep/_sms_input.html", sends=True, requires_base=False)
+                   template="twostep/_sms_input.html", sends=True, requires_base=False,
+                   choice_name="SMS", lost_text="No access to your phone?",
+                   switch_hint='Choose "Use SMS" to get a code by text message.')

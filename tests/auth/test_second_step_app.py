@@ -9,21 +9,23 @@ codes for the frozen instant, so "one step off" is exact.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
 from hubweb import accounts, create_app
+from hubweb.auth.forms import answer_form
 from hubweb.extensions import db
 from hubweb.models import User
-from hubweb.twostep import appcodes
+from hubweb.twostep import appcodes, factors
 from hubweb.twostep.keys import new_secret
 from hubweb.twostep.smscodes import Problem
 from tests.support.accounts import PASSWORD, Auth, csrf_token
 from tests.support.authenticator import (
+    APP_SECRET,
     EMAIL,
     PHONE,
     add_app_key,
-    both_on,
     click,
     enable_sms,
     is_fragment,
@@ -47,13 +49,10 @@ SMS_PROMPT = "Enter the 6-digit code we sent by text message to"
 
 
 @pytest.fixture
-def signed_in_halfway(app, client, auth, make_user, outbox, clock):
-    """Both methods on; 20 minutes later the password was given again (pending)."""
-    uid = make_user()
-    secret = both_on(client, auth, outbox, clock)
-    clock.shift(20 * 60)
+def signed_in_halfway(client, auth, with_sms_and_app):
+    """Both methods on; the password was given (pending)."""
     assert auth.sign_in().headers["Location"] == "/sign-in/verify"
-    return uid, secret
+    return with_sms_and_app, APP_SECRET
 
 
 def drift(text):
@@ -435,3 +434,17 @@ def test_recovery_with_sms_only_has_no_choice(app, client, auth, make_user, outb
                                token=csrf_token(client, link)), link)
     assert r.status_code == 422
 
+
+
+def test_the_answer_field_is_the_one_the_factor_declares(app):
+    """The second step reads a factor's answer by the field it names: SMS and the
+    app ``code`` (numeric keyboard); another factor its own field and keyboard."""
+    key_like = replace(factors.get("app"), answer_field="credential", numeric=False,
+                       answer_missing="Use your security key.", answer_max=4)
+    with app.test_request_context(method="POST", data={"credential": "toolong"}):
+        app.config["WTF_CSRF_ENABLED"] = False
+        form = answer_form(key_like)()
+        assert not form.validate() and form.credential.errors == ["Use your security key."]
+        assert 'inputmode="text"' in str(form.credential)
+        assert answer_form(factors.get("sms")) is answer_form(factors.get("app"))
+        assert 'inputmode="numeric"' in str(answer_form(factors.get("sms"))().code)

@@ -1,11 +1,11 @@
 """Steps twice in Chromium: a double click, a reload, Back and Forward, what shows at once.
 
-- Rule 1: double-clicking "Confirm" (secret key panel, change of number)
+- double-clicking "Confirm" (secret key panel, change of number)
   ends on what is true, never on a refusal.
-- Rule 2: SMS set-up resumes at the code step after a reload, Back and
+- SMS set-up resumes at the code step after a reload, Back and
   Forward, with JavaScript on and off; the code already received still works.
-- Rule 7: the code step shows the number as typed, in full.
-- Rule 9: "Recent security activity" and the sessions list change in the
+- the code step shows the number as typed, in full.
+- "Recent security activity" and the sessions list change in the
   same htmx reply as the change, without a reload.
 
 The server side of the same rules is tests/settings/test_flows_twice_and_reloaded.py.
@@ -55,7 +55,7 @@ def test_double_click_confirm_in_the_secret_key_panel(portal):
         page.wait_for_load_state("networkidle")
         expect(section).not_to_contain_text(REFUSED)
         expect(section.get_by_role("button", name="Disable authenticator app")).to_be_visible()
-        # Rule 9: the new event is listed at once, once.
+        # the new event is listed at once, once.
         rows = activity(page).locator('tr[data-kind="app_enabled"]')
         expect(rows).to_have_count(1)
         expect(rows).to_contain_text("Authenticator app turned on")
@@ -125,7 +125,7 @@ def test_sms_set_up_resumes_after_reload_back_and_forward(portal, js):
     section.get_by_label("Mobile phone number").fill(acct.phone_input)
     section.get_by_role("button", name="Send code").click()
     expect(section.get_by_label("Verification code")).to_be_visible()
-    expect(section).to_contain_text(f"to {acct.phone_input}.")  # rule 7: in full
+    expect(section).to_contain_text(f"to {acct.phone_input}.")  # in full: what the person typed
 
     page.reload()  # no "Confirm Form Resubmission": the page is a GET
     expect(page).to_have_url(re.compile(r"/settings/account$"))

@@ -1,4 +1,4 @@
-"""Layout in Chromium: focus after a refused form (rule 6), the tables and the
+"""Layout in Chromium: focus after a refused form, the tables and the
 header on a 390 px phone, and the account menu as a disclosure."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def header_height(page) -> float:
     return page.locator("header.site-header").evaluate("h => h.getBoundingClientRect().height")
 
 
-# --- rule 6: focus after a refused form -----------------------------------------------
+# --- focus after a refused form -----------------------------------------------
 
 def test_a_refused_whole_page_focuses_the_field_in_error(portal, js):
     page = portal.page(js)

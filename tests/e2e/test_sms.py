@@ -118,7 +118,7 @@ def test_change_phone_number(portal, js):
         section.get_by_role("button", name="Send code").click()
         code = section.get_by_label("Verification code")
         expect(code).to_be_focused()
-        expect(section).to_contain_text(f"to {new.phone_input}.")  # in full (rule 7)
+        expect(section).to_contain_text(f"to {new.phone_input}.")  # in full: what the person typed
         portal.check(page, "change phone: code")
         code.fill(portal.sms_code(new.phone))
         section.get_by_role("button", name="Confirm").click()

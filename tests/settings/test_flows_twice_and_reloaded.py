@@ -1,12 +1,12 @@
 """Steps done twice, reloads, what is shown, what changes at once.
 
-- Rule 1: a step sent again after it happened (double click, two tabs, Back
+- a step sent again after it happened (double click, two tabs, Back
   then resubmit) answers with what is now true, never with an error.
-- Rule 2: every multi-step flow resumes where it was after a reload; without
+- every multi-step flow resumes where it was after a reload; without
   JavaScript every POST answers 303 to a GET that shows the step, and a
   step's URL opened by GET shows it (no 405).
-- Rule 7: the number is shown in full on the code step only.
-- Rule 9: the htmx reply to a change carries the new "Recent security
+- the number is shown in full on the code step only.
+- the htmx reply to a change carries the new "Recent security
   activity" row, and the sessions list when sessions ended, out of band.
 
 The browser's view of the same rules is in tests/e2e/test_flows.py.
@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from hubweb.extensions import db
 from hubweb.models import UserSession
+from hubweb.settings import flow_table
 from tests.support.accounts import PASSWORD, csrf_token
 from tests.support.authenticator import Doc, oath
 from tests.support.sms import (
@@ -96,7 +97,7 @@ def restore_session_data(app, user_id, data: str) -> None:
         db.session.commit()
 
 
-# --- rule 1: a step done twice ends in the truthful state ------------------------------
+# --- a step done twice ends in the truthful state ------------------------------
 
 
 @pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
@@ -247,7 +248,16 @@ def test_reset_code_sent_again_shows_the_new_password_step(app, client, make_use
         assert 'name="new_password"' in text(client.get(link))
 
 
-# --- rule 2: a reload, Back or Forward never loses a step -------------------------------
+# --- a reload, Back or Forward never loses a step -------------------------------
+
+
+def test_each_flow_module_registers_its_flows_and_panels_once(app):
+    assert sorted(flow_table.FLOWS) == sorted(FLOWS)
+    assert sorted(flow_table.PANELS) == ["code", "phone", "reauth", "secret"]
+    with pytest.raises(ValueError, match="'sms' is registered already"):
+        flow_table.register(flow_table.FLOWS["sms"])
+    with_code = sorted(f.name for f in flow_table.FLOWS.values() if f.confirm)
+    assert with_code == ["app", "phone", "sms"]
 
 
 def test_every_step_url_opened_directly_shows_the_settings_page(app, client, signed_in):
@@ -365,7 +375,7 @@ def test_without_javascript_a_refused_sign_in_code_answers_303(app, client, make
     assert enter_sign_in_code(client, token, last_sms_code(outbox)).headers["Location"] == "/"
 
 
-# --- rule 7: show what the person typed before relying on it ----------------------------
+# --- show what the person typed before relying on it ----------------------------
 
 
 def test_the_number_is_in_full_on_the_code_step_and_masked_elsewhere(app, client, signed_in, token,
@@ -382,7 +392,7 @@ def test_the_number_is_in_full_on_the_code_step_and_masked_elsewhere(app, client
     assert OTHER_SHOWN in text(r)
 
 
-# --- rule 9: what changed shows at once -------------------------------------------------
+# --- what changed shows at once -------------------------------------------------
 
 
 def test_a_change_carries_its_activity_row_out_of_band(app, client, signed_in, token, outbox,

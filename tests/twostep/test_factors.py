@@ -23,6 +23,7 @@ def keys(found) -> list[str]:
 def test_the_registry_offers_the_app_before_sms_and_sms_is_the_base():
     assert keys(factors.FACTORS) == ["app", "sms"]
     assert factors.base().key == "sms"
+    assert keys(factors.in_set_up_order()) == ["sms", "app"]  # the settings section
     assert [f.key for f in factors.FACTORS if f.requires_base] == ["app"]
     assert factors.get("app").switch_label == "Use authenticator app"
     assert factors.get("sms").switch_label == "Use SMS"
@@ -43,9 +44,8 @@ def test_a_person_has_the_factors_that_are_on_in_registry_order(app, make_user, 
         assert factors.may_enable(user, factors.get("app")) is bool(before)
 
 
-def test_turning_the_base_off_turns_every_factor_off(app, make_user):
-    uid = make_user()
-    set_up(app, uid, "app")
+def test_turning_the_base_off_turns_every_factor_off(app, with_sms_and_app):
+    uid = with_sms_and_app
     with app.app_context():
         user = db.session.get(User, uid)
         assert keys(factors.disable(user, factors.base())) == ["app", "sms"]
@@ -55,9 +55,8 @@ def test_turning_the_base_off_turns_every_factor_off(app, make_user):
         assert factors.available(user) == []
 
 
-def test_turning_another_factor_off_keeps_the_base(app, make_user):
-    uid = make_user()
-    set_up(app, uid, "app")
+def test_turning_another_factor_off_keeps_the_base(app, with_sms_and_app):
+    uid = with_sms_and_app
     with app.app_context():
         user = db.session.get(User, uid)
         assert keys(factors.disable(user, factors.get("app"))) == ["app"]

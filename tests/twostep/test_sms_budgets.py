@@ -75,7 +75,7 @@ def normal_session(client, outbox, clock, password: str, new_password: str) -> l
     enable_sms(client, outbox, PHONE_INPUT, password)
     one_more("setup")
     sign_out(client)
-    clock.shift(STEP)  # the first sign-in within a minute of the set-up (rule 4)
+    clock.shift(STEP)  # the first sign-in within a minute of the set-up: no refusal
     assert sign_in(client, password) == "/sign-in/verify"
     no_wait(client.get("/sign-in/verify"))
     one_more("sign_in")
@@ -140,7 +140,8 @@ def test_the_normal_session_twice_within_an_hour_is_never_refused(app, client, m
 
 def test_the_first_sign_in_right_after_set_up_gets_its_code(app, client, make_user, outbox,
                                                             clock):
-    """Rule 4: no "Wait 36 seconds" above "We have not sent a code yet"."""
+    """No error the person did not cause: no "Wait 36 seconds" above "We have
+    not sent a code yet"."""
     make_user()
     sign_in(client, PASSWORD)
     enable_sms(client, outbox)

@@ -1,6 +1,6 @@
-"""Prompts and words, as plain HTTP: prompts say what they are for and for which account
-(rule 5), a refused whole page puts the first invalid field in focus (rule 6),
-the help for a lost phone fits its place (rule 8), and the words of "Layout and
+"""Prompts and words, as plain HTTP: prompts say what they are for and for which
+account, a refused whole page puts the first invalid field in focus, the help
+for a lost phone fits its place, and the words of "Layout and
 words" (the status said once, "moved to a new key", links in the outbox).
 
 What a person sees in Chromium (focus after htmx swaps, the 390 px layout, the
@@ -31,7 +31,32 @@ from tests.support.sms import set_sms, start_second_step, text
 
 CAROL = "carol@example.com"
 WEAK = "short"
-LOST = two_step_msg.LOST_PHONE
+#: The help for a lost phone (or app), by place, chosen method and whether
+#: another method is on: the words a person reads, in full.
+LOST = {
+    ("sign_in", "sms", True): (
+        "No access to your phone? Choose \"Use authenticator app\" if the app is on "
+        "another device. If you have neither, ask your administrator to reset two-step "
+        "verification for your account; you can then sign in with your password."),
+    ("sign_in", "app", True): (
+        "No access to your authenticator app? Choose \"Use SMS\" to get a code by text "
+        "message. If you have neither, ask your administrator to reset two-step "
+        "verification for your account; you can then sign in with your password."),
+    ("sign_in", "sms", False): (
+        "No access to your phone? Ask your administrator to reset two-step verification "
+        "for your account; you can then sign in with your password."),
+    ("recovery", "sms", True): (
+        "No access to your phone? Choose \"Use authenticator app\" if the app is on "
+        "another device. If you have neither, ask your administrator to reset two-step "
+        "verification for your account, then open the link in the email again."),
+    ("recovery", "app", True): (
+        "No access to your authenticator app? Choose \"Use SMS\" to get a code by text "
+        "message. If you have neither, ask your administrator to reset two-step "
+        "verification for your account, then open the link in the email again."),
+    ("recovery", "sms", False): (
+        "No access to your phone? Ask your administrator to reset two-step verification "
+        "for your account, then open the link in the email again."),
+}
 
 
 def plain_post(client, path, data, page_path=None):
@@ -58,7 +83,7 @@ def register_and_get_link(client, outbox, email=CAROL) -> str:
     return outbox.last_link(to=email)
 
 
-# --- rule 5: which account, and what happens next ------------------------------------
+# --- which account, and what happens next ------------------------------------
 
 def test_confirmation_page_shows_the_account_in_a_read_only_username(client, outbox):
     link = register_and_get_link(client, outbox)
@@ -152,7 +177,7 @@ def test_every_reauth_prompt_says_what_happens_next_and_for_which_account(
     assert doc.button("Continue").attrs["class"] == ("danger" if danger else "primary")
 
 
-# --- rule 6: focus after a refused form (whole pages; htmx panels: Chromium) ------------
+# --- focus after a refused form (whole pages; htmx panels: Chromium) ------------
 
 def test_a_refused_registration_focuses_the_field_in_error(client):
     doc = page(plain_post(client, "/register", {"email": CAROL, "password": WEAK}))
@@ -196,7 +221,7 @@ def test_a_refused_new_password_focuses_it_on_the_whole_page(client, auth, make_
     assert "aria-invalid" not in doc.find("input", name="password")[0].attrs
 
 
-# --- rule 8: help for a lost phone, worded for its place ------------------------------
+# --- help for a lost phone, worded for its place ------------------------------
 
 def test_lost_phone_help_at_sign_in_with_sms_only(app, client, make_user):
     set_sms(app, make_user())
@@ -231,12 +256,7 @@ def test_a_code_not_sent_yet_is_for_this_reset_or_this_sign_in(app, client, make
     assert "for this sign-in yet" in page(signing_in.get("/sign-in/verify")).words
 
 
-def test_lost_phone_help_names_the_other_method(app, client, auth, make_user, outbox, clock):
-    make_user()
-    auth.sign_in()
-    enable_sms(client, outbox)
-    enable_app(client, clock)
-    auth.sign_out()
+def test_lost_phone_help_names_the_other_method(app, client, with_sms_and_app, outbox):
     start_second_step(client)
     r = client.get("/sign-in/verify")
     assert LOST[("sign_in", "app", True)] in page(r).words  # the app is asked first
