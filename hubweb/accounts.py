@@ -68,12 +68,14 @@ def check_registration(email: str, password: str) -> tuple[str, str]:
 
 
 def create_user(email: str, password: str, *, confirmed: bool,
-                password_hash: str | None = None) -> User:
+                password_hash: str | None = None, language: str | None = None) -> User:
     """Create an account after checking the address and the password policy.
 
     :param password_hash: the hash of ``password`` when the caller made it already
         with :func:`check_registration` (which checked the policy), so
         registration hashes once.
+    :param language: the account's language tag (at registration, the page's),
+        or None to follow the browser.
 
     :raises AccountError: invalid address, address taken, or weak password
         (the message lists the policy's problems). The caller commits.
@@ -90,6 +92,7 @@ def create_user(email: str, password: str, *, confirmed: bool,
         email_key=email_key(normalized),
         password_hash=password_hash or passwords.hash_password(password),
         email_confirmed_at=utcnow() if confirmed else None,
+        language=language,
     )
     db.session.add(user)
     db.session.flush()

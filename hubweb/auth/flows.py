@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app, session, url_for
+from flask_babel import lazy_gettext as _l
 
 from .. import events, mail, passwords
 from ..accounts import AccountError, find_by_email, normalize_email
@@ -59,10 +60,10 @@ def _count_wrong_password(user: User) -> None:
     count = db.session.scalar(sa.select(User.password_failures).where(User.id == user.id))
     events.record(user, "sign_in_failed")
     if count == ALERT_AFTER:
-        mail.queue(user, "Several failed sign-ins to your account", "password_failures",
+        mail.queue(user, _l("Several failed sign-ins to your account"), "password_failures",
                    count=count, locked=False)
     elif count == LOCK_AFTER:
-        mail.queue(user, "Sign-in to your account is locked", "password_failures",
+        mail.queue(user, _l("Sign-in to your account is locked"), "password_failures",
                    count=count, locked=True)
     db.session.commit()
 

@@ -2,6 +2,7 @@
 
 from functools import cache
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
@@ -13,7 +14,7 @@ class RegisterForm(FlaskForm):
     """``email`` and ``password`` (autocomplete ``new-password``)."""
 
     email = email_field()
-    password = password_field("Password", autocomplete="new-password")
+    password = password_field(_l("Password"), autocomplete="new-password")
 
 
 class SignInForm(FlaskForm):
@@ -48,7 +49,7 @@ class EmptyForm(FlaskForm):
     """A form with only the CSRF token (buttons such as "Sign out")."""
 
 
-def code_field(label: str = "Verification code", missing: str = "Enter the 6-digit code.",
+def code_field(label: str = _l("Verification code"), missing: str = _l("Enter the 6-digit code."),
                max_length: int = 64, numeric: bool = True) -> StringField:
     """The ``code`` field (CONTRACT.md): text, numeric keyboard, one-time-code autofill.
 
@@ -96,10 +97,10 @@ class PhoneForm(FlaskForm):
     """``phone``: international or national format (``HUBWEB_PHONE_DEFAULT_REGION``)."""
 
     phone = StringField(
-        "Mobile phone number",
+        _l("Mobile phone number"),
         validators=[
-            InputRequired("Enter a mobile phone number."),
-            Length(max=64, message="The phone number is too long."),
+            InputRequired(_l("Enter a mobile phone number.")),
+            Length(max=64, message=_l("The phone number is too long.")),
         ],
         render_kw={"type": "tel", "autocomplete": "tel", "inputmode": "tel"},
     )
@@ -110,4 +111,4 @@ class ReauthForm(FlaskForm):
     the account's email, hidden, for password managers)."""
 
     username = username_field()
-    password = password_field("Enter your current password")
+    password = password_field(_l("Enter your current password"))

@@ -139,9 +139,7 @@ def other_sessions_text(count: int) -> str:
     """The sentence that says how many other sessions are signed in."""
     if count == 0:
         return msg.OTHER_SESSIONS_NONE
-    if count == 1:
-        return msg.OTHER_SESSIONS_ONE
-    return msg.OTHER_SESSIONS_MANY.format(count=count)
+    return msg.other_sessions(count)
 
 
 @lru_cache(maxsize=512)

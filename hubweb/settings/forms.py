@@ -1,5 +1,6 @@
 """Forms of the settings blueprint."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 from ..forms import new_password_field, password_field, username_field
@@ -10,5 +11,5 @@ class ChangePasswordForm(FlaskForm):
     the account's email) for password managers."""
 
     username = username_field()
-    password = password_field("Enter your current password")
+    password = password_field(_l("Enter your current password"))
     new_password = new_password_field()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import render_template, session, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from .. import accounts, events, mail, passwords
@@ -51,7 +52,7 @@ def change_password():
     accounts.set_password(user, form.new_password.data)
     end_user_sessions(user.id, keep=session.id)
     events.record(user, "password_changed")
-    mail.queue(user, "Your password was changed", "password_changed")
+    mail.queue(user, _l("Your password was changed"), "password_changed")
     db.session.commit()
     offer_sign_out("password")
     return _done(PASSWORD, msg.PASSWORD_CHANGED, password_context,
@@ -106,7 +107,7 @@ def end_other_sessions():
     count = end_user_sessions(current_user.id, keep=session.id)
     events.record(current_user.id, "other_sessions_ended")
     db.session.commit()
-    notice = msg.OTHERS_ENDED.format(count=count)
+    notice = msg.others_ended(count)
     return _done(SESSIONS, notice, sessions_fragment_context, sessions_notice=notice,
                  others_oob=True, new_kind="other_sessions_ended")
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
+
 from ..models import User
 from .messages import CODE_FORMAT
 from .result import Result
@@ -51,7 +53,7 @@ class FactorBase:
     template: str
     numeric: bool = True
     answer_field: str = "code"
-    answer_label: str = "Verification code"
+    answer_label: str = _l("Verification code")
     answer_missing: str = CODE_FORMAT
     answer_max: int = 64
     sends: bool = False

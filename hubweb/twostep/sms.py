@@ -1,7 +1,9 @@
 """SMS senders (console, HTTP gateway, Twilio) and the one-time code message text.
 
-No Flask here: :func:`build_sender` takes a plain mapping of config values (``SMS_*`` and
-``TWILIO_*`` keys, see the settings table in the project contract). Phone numbers are
+No Flask app here: :func:`build_sender` takes a plain mapping of config values (``SMS_*``
+and ``TWILIO_*`` keys, see the settings table in the project contract). The code message
+is said through the catalog (Flask-Babel): in the language forced by the caller, English
+outside an app. Phone numbers are
 E.164 strings (ITU-T E.164, as produced by ``hubweb.twostep.phone.parse_phone``).
 
 :class:`SmsError` messages go to the operator log and never contain the SMS body (which
@@ -19,7 +21,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from flask_babel import ngettext
+
 DEFAULT_TIMEOUT = 10.0  # seconds
+#: The longest host (of ``BASE_URL``) and portal name allowed (hubweb.config): with
+#: them, the code message fits one SMS in every language (GSM-7 within 160
+#: characters, else UCS-2 within 70; checked by a test over every catalog).
+MAX_HOST = 24
+MAX_PORTAL = 12
 CONSOLE_LOGGER = "hubweb.sms.console"
 
 
@@ -235,9 +244,10 @@ def code_message(*, portal: str, code: str, minutes: int, base_url: str) -> str:
     :param minutes: lifetime of the code in minutes.
     :param base_url: the portal's ``BASE_URL``; see :func:`otc_host`.
     """
-    unit = "minute" if minutes == 1 else "minutes"
-    return (
-        f"{portal}: your verification code is {code}. It expires in {minutes} {unit}. "
-        "Do not share it with anyone; we will never ask for it.\n\n"
-        f"@{otc_host(base_url)} #{code}"
-    )
+    text = ngettext(
+        "%(portal)s: your verification code is %(code)s. It expires in %(num)d minute. "
+        "Do not share it with anyone; we will never ask for it.",
+        "%(portal)s: your verification code is %(code)s. It expires in %(num)d minutes. "
+        "Do not share it with anyone; we will never ask for it.",
+        minutes, portal=portal, code=code)
+    return f"{text}\n\n@{otc_host(base_url)} #{code}"

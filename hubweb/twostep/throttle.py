@@ -17,6 +17,7 @@ import math
 from datetime import timedelta
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from .. import mail
 from ..extensions import db
@@ -71,7 +72,7 @@ def failed(user: User, problem: Problem, drift_minutes: int = 0) -> Result:
     """
     count = record_failure(user)
     if should_alert(count):
-        mail.queue(user, "Several wrong verification codes were entered", "factor_failures",
+        mail.queue(user, _l("Several wrong verification codes were entered"), "factor_failures",
                    count=count)
     db.session.commit()
     return Result(problem, wait_seconds(user), drift_minutes)
