@@ -31,6 +31,9 @@ KINDS: dict[str, str] = {
     "app_enabled": _l("Authenticator app turned on"),
     "app_replaced": _l("Authenticator app moved to a new secret key"),
     "app_disabled": _l("Authenticator app turned off"),
+    "recovery_codes_created": _l("Recovery codes made"),
+    "recovery_codes_replaced": _l("New recovery codes made; the old ones no longer work"),
+    "recovery_code_used": _l("Recovery code used"),
     "two_step_reset_by_operator": _l("Two-step verification turned off by an administrator"),
 }
 

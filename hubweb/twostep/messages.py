@@ -57,6 +57,24 @@ PHONE_CHANGED_SUBJECT = _l("Your phone number for two-step verification changed"
 TWO_STEP_DISABLED_SUBJECT = _l("Two-step verification was turned off")
 APP_DISABLED_SUBJECT = _l("Your authenticator app was turned off")
 
+# Recovery codes (hubweb.twostep.recoverycodes).
+RECOVERY_CODE_FORMAT = _l("Enter a recovery code: 10 letters and digits, like abcde-12345.")
+RECOVERY_CODE_USED = _l("That recovery code was used already. Each code works once: enter "
+                        "another one.")
+RECOVERY_NONE_LEFT = _l("You have used all your recovery codes. Get new recovery codes, so "
+                        "that you can still sign in if you lose your phone.")
+RECOVERY_USED_NOTICE = _l("You signed in with a recovery code. If you lost your phone, change "
+                          "the phone number or set up your authenticator app again, and get "
+                          "new recovery codes.")
+RECOVERY_USED_SUBJECT = _l("A recovery code was used for your account")
+RECOVERY_NEW_SUBJECT = _l("New recovery codes were made for your account")
+RECOVERY_MADE = _l("Your new recovery codes are below. Save them now: they are shown only "
+                   "this once, and your old codes no longer work.")
+RECOVERY_DOWNLOAD_GONE = _l("This download is no longer available: the codes can be "
+                            "downloaded once, right after they are made. Get new recovery "
+                            "codes if you need them.")
+RECOVERY_SAVED = _l("Your recovery codes are saved. Each works once, if you lose your phone.")
+
 #: The re-authentication prompt of each flow of the Two-step verification
 #: section: a heading and one sentence saying what happens after "Continue"
 #: (the label and button stay CONTRACT.md's "Enter your current password" and
@@ -77,6 +95,12 @@ REAUTH_PROMPTS = {
     "app_disable": (_l("Disable authenticator app"),
                     _l("Codes from the app will no longer be accepted. Two-step verification "
                     "by SMS stays on.")),
+    "recovery": (_l("Get recovery codes"),
+                 _l("Next you see 10 recovery codes, once. Each works once, in place of a "
+                    "code from your phone.")),
+    "recovery_new": (_l("Get new recovery codes"),
+                     _l("Next you see 10 new recovery codes, once; your current recovery "
+                        "codes stop working at once.")),
     "disable": (_l("Disable two-step verification"),
                 _l("Codes will no longer be asked for when you sign in or reset your password, "
                 "and your other sessions will be signed out.")),

@@ -29,6 +29,8 @@ class Problem(enum.Enum):
     WRONG = "wrong"
     REPLAYED = "replayed"
     CLOCK_DRIFT = "clock_drift"
+    RECOVERY_FORMAT = "recovery_format"
+    RECOVERY_USED = "recovery_used"
 
 
 _TEXT = {
@@ -44,10 +46,13 @@ _TEXT = {
     Problem.TOO_MANY: msg.CODE_TOO_MANY,
     Problem.WRONG: msg.CODE_WRONG,
     Problem.REPLAYED: msg.CODE_REPLAYED,
+    Problem.RECOVERY_FORMAT: msg.RECOVERY_CODE_FORMAT,
+    Problem.RECOVERY_USED: msg.RECOVERY_CODE_USED,
 }
 
 #: A code that was not right (a wait it started is said after it).
-WRONG = frozenset({Problem.WRONG, Problem.TOO_MANY, Problem.REPLAYED, Problem.CLOCK_DRIFT})
+WRONG = frozenset({Problem.WRONG, Problem.TOO_MANY, Problem.REPLAYED, Problem.CLOCK_DRIFT,
+                   Problem.RECOVERY_USED})
 #: The send limits: the page says these calmly, next to the button they hold back.
 HOLDS = frozenset({Problem.COOLDOWN, Problem.RESEND_WAIT, Problem.ACCOUNT_LIMIT,
                    Problem.PHONE_LIMIT})
