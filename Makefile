@@ -29,7 +29,7 @@ MOS := $(POS:.po=.mo)
 ## into each language's messages.po (new entries empty, changed ones fuzzy).
 messages: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg -k lazy_gettext -k _l -k lazy_ngettext:1,2 \
-		--no-location --sort-output --project=hubweb --copyright-holder=hubweb \
+		--sort-by-file --project=hubweb --copyright-holder=hubweb \
 		-o translations/messages.pot .
 	@for l in $(LANGS); do \
 		if [ -f translations/$$l/LC_MESSAGES/messages.po ]; then \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from . import addresses, passwords, session_factors
 from .extensions import db
@@ -82,7 +83,7 @@ def create_user(email: str, password: str, *, confirmed: bool,
     """
     normalized = normalize_email(email)
     if find_by_email(normalized) is not None:
-        raise AccountError("An account with this email address already exists.")
+        raise AccountError(gettext("An account with this email address already exists."))
     if password_hash is None:
         check = passwords.check_policy(password, normalized)
         if not check.ok:

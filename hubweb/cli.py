@@ -6,10 +6,10 @@ import click
 import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
-from flask_babel import lazy_gettext as _l
 
 from . import accounts, sessions
 from .extensions import db
+from .i18n import lazy_text as _l
 from .models import User
 
 users = AppGroup("users", help="Manage accounts.")

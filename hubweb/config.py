@@ -229,7 +229,7 @@ def _validate_sms_lengths(cfg, host: str) -> None:
 
     :raises ConfigError: when either is longer.
     """
-    from .twostep.sms import MAX_HOST, MAX_PORTAL
+    from .twostep.sms import MAX_HOST, MAX_PORTAL, gsm_septets
 
     if len(host) > MAX_HOST:
         raise ConfigError(
@@ -237,10 +237,12 @@ def _validate_sms_lengths(cfg, host: str) -> None:
             f"line names it, and each SMS must fit one message); got {host!r}"
         )
     portal = cfg["PORTAL_NAME"]
-    if not isinstance(portal, str) or not portal.strip() or len(portal) > MAX_PORTAL:
+    septets = gsm_septets(portal) if isinstance(portal, str) and portal.strip() else None
+    if septets is None or septets > MAX_PORTAL:
         raise ConfigError(
             f"HUBWEB_PORTAL_NAME must be non-empty text of at most {MAX_PORTAL} characters "
-            f"(it is named in each SMS, which must fit one message); got {portal!r}"
+            "of the GSM 7-bit alphabet (it is named in each SMS, which must fit one "
+            f"message; characters outside it would make every SMS UCS-2); got {portal!r}"
         )
 
 

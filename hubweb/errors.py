@@ -12,7 +12,6 @@ import math
 import time
 
 from flask import flash, g, make_response, render_template, request
-from flask_babel import lazy_gettext as _l
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -27,6 +26,7 @@ from werkzeug.exceptions import (
 
 from .extensions import db, limiter, login_manager
 from .htmx import is_htmx
+from .i18n import lazy_text as _l
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,10 @@ MESSAGES = {
 CSRF_MESSAGE = (
     _l("This form has expired or did not come from this site. "
     "The page has been reloaded: please try again.")
+)
+#: The same without JavaScript, where nothing reloads the page.
+CSRF_RETRY_MESSAGE = _l(
+    "This form has expired or did not come from this site. Please try again."
 )
 NUL_MESSAGE = _l("Form values cannot contain NUL characters.")
 FILE_MESSAGE = _l("This form does not accept files. Fill in the form and send it again.")
@@ -172,7 +176,7 @@ def init_app(app) -> None:
             # on error statuses as well, and the reloaded page shows why.
             flash(str(CSRF_MESSAGE), "error")
             return "", 400, {"HX-Refresh": "true"}
-        return error_reply(400, CSRF_MESSAGE.replace("The page has been reloaded: p", "P"))
+        return error_reply(400, CSRF_RETRY_MESSAGE)
 
     @app.errorhandler(HTTPException)
     def _http(exc):

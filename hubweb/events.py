@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 
 from .extensions import client_ip, db
+from .i18n import lazy_text as _l
 from .models import SecurityEvent, User
 from .sessions import user_agent
 from .timeutil import utcnow

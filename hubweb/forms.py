@@ -7,9 +7,10 @@ password policy itself (12-128 characters) is applied by
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from .i18n import lazy_text as _l
 
 MAX_EMAIL = 320  # RFC 3696 errata 1690: 64 + 1 + 255
 MAX_PASSWORD_INPUT = 1024

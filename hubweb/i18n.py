@@ -16,18 +16,22 @@ language; mail and SMS to a person go out under
 :func:`flask_babel.force_locale` with :func:`language_of` that person.
 
 Templates get ``html_lang`` (a BCP 47 tag), ``html_dir`` (``ltr`` or
-``rtl``), ``languages`` (``[(tag, name in its own language), ...]``) and
+``rtl``), ``languages`` (``[(tag, name in its own language), ...]``),
 ``current_language`` (a tag) and ``language_next`` (the path the chooser
-returns to, or None on a page whose path carries a token) from :func:`init_app`.
+returns to, or None on a page whose path carries a token), and the filter
+``when`` (:func:`format_when`), from :func:`init_app`.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
-from babel import Locale
+from babel import Locale, negotiate_locale
+from babel.dates import format_skeleton
 from flask import current_app, g, has_request_context, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, gettext
+from markupsafe import Markup, escape
 
 #: The languages hubweb ships catalogs for; ``HUBWEB_LANGUAGES`` is a subset.
 SUPPORTED = ("en", "de", "fr", "es", "ru", "ar")
@@ -40,7 +44,59 @@ COOKIE_MAX_AGE = 365 * 24 * 3600
 #: Where the catalogs live: ``translations/`` beside the ``hubweb`` package.
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
-babel = Babel()
+class LazyText(str):
+    """A text of the catalog, said in the current language wherever it is used.
+
+    Its ``str`` value is the English source (the ``msgid``): it compares, hashes
+    and is found with ``in`` as that English text. Anything that asks for its
+    words translates it at that moment: ``str()``, Jinja (``__html__``; plain
+    text templates call ``str()``), ``format``, ``%``, f-strings and ``+``.
+    ``json.dumps``, ``str.join`` and headers read the raw value, so the text
+    must be passed through ``str()`` before it reaches JSON, a header or the
+    database (a test checks the places that do).
+
+    Module-level texts are ``lazy_text("...")`` (imported as ``_l``; ``make
+    messages`` extracts ``_l`` and ``lazy_gettext`` calls).
+    """
+
+    __slots__ = ()
+
+    @property
+    def source(self) -> str:
+        """The English source text (the catalog's ``msgid``)."""
+        return str.__str__(self)
+
+    def __str__(self) -> str:
+        return gettext(self.source)
+
+    def __html__(self) -> Markup:
+        return escape(str(self))
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def format(self, *args, **kwargs) -> str:  # noqa: D102 - str.format, translated
+        return str(self).format(*args, **kwargs)
+
+    def format_map(self, mapping) -> str:  # noqa: D102 - str.format_map, translated
+        return str(self).format_map(mapping)
+
+    def __mod__(self, values) -> str:
+        return str(self) % values
+
+    def __add__(self, other: str) -> str:
+        return str(self) + other
+
+    def __radd__(self, other: str) -> str:
+        return other + str(self)
+
+    def __repr__(self) -> str:
+        return f"lazy_text({self.source!r})"
+
+
+def lazy_text(source: str) -> LazyText:
+    """Mark ``source`` (English) for the catalog; see :class:`LazyText`."""
+    return LazyText(source)
 
 
 def parse_languages(value) -> list[str]:
@@ -120,7 +176,16 @@ def select_language() -> str:
     cookie = request.cookies.get(COOKIE)
     if cookie in offered:
         return cookie
-    return request.accept_languages.best_match(offered) or offered[0]
+    return best_match(request.accept_languages.values(), offered) or offered[0]
+
+
+def best_match(preferred, offered: list[str]) -> str | None:
+    """The first of ``preferred`` (``Accept-Language`` ranges, best first) that
+    ``offered`` has, else its primary language (``de-CH`` -> ``de``); RFC 4647
+    section 3.4 "Lookup", as Babel's :func:`~babel.core.negotiate_locale` does.
+    ``*`` matches nothing, so it leaves the default."""
+    wanted = [str(tag).strip().lower() for tag in preferred if tag and tag != "*"]
+    return negotiate_locale(wanted, offered, sep="-", aliases=None)
 
 
 def language_name(tag: str) -> str:
@@ -141,10 +206,13 @@ def init_app(app) -> None:
     :func:`hubweb.config.validate`).
     """
     app.config["BABEL_DEFAULT_LOCALE"] = app.config["LANGUAGES"][0]
-    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     app.config["BABEL_DOMAIN"] = "messages"
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
-    babel.init_app(app, locale_selector=select_language)
+    # One Babel per app: Flask-Babel caches the catalogs it loaded on the Babel
+    # object, by language only, so apps sharing one (tests) would share catalogs.
+    Babel(app, locale_selector=select_language)
+    app.add_template_filter(format_when, "when")
 
     @app.context_processor
     def _language_globals():
@@ -156,6 +224,25 @@ def init_app(app) -> None:
             "languages": [(t, language_name(t)) for t in languages()],
             "language_next": return_path(),
         }
+
+
+def format_when(value: datetime, seconds: bool = False) -> str:
+    """A moment for people, in the current language, in UTC, saying so:
+    ``Dec 7, 2026, 15:47 UTC`` (en), ``7. Dez. 2026, 15:47 UTC`` (de).
+
+    The Jinja filter ``when`` (``{{ event.created_at|when }}``); CLDR's
+    date (skeleton ``yMMMd``) and 24-hour time (``Hm``) joined by its medium
+    date-time pattern (Babel).
+
+    :param value: an aware datetime (hubweb.timeutil: every stored one is).
+    :param seconds: say the seconds too.
+    """
+    locale = get_locale() or Locale.parse(languages()[0])
+    value = value.astimezone(UTC)
+    date = format_skeleton("yMMMd", value, tzinfo=UTC, locale=locale)
+    time = format_skeleton("Hms" if seconds else "Hm", value, tzinfo=UTC, locale=locale)
+    joined = str(locale.datetime_formats["medium"]).replace("{1}", date).replace("{0}", time)
+    return gettext("%(when)s UTC", when=joined)
 
 
 def return_path() -> str | None:

@@ -18,8 +18,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 from zxcvbn import zxcvbn
+
+from .i18n import lazy_text as _l
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128

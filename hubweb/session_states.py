@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 
-from flask_babel import lazy_gettext as _l
-
+from .i18n import lazy_text as _l
 from .models import UserSession
 
 ANONYMOUS, PENDING, SIGNED_IN, ENDED = "anonymous", "pending", "signed_in", "ended"

@@ -23,6 +23,9 @@ from .htmx import redirect_to
 
 bp = Blueprint("views", __name__)
 
+#: The longest ``next`` (a path and query) the language chooser takes, in characters.
+MAX_NEXT = 2048
+
 
 @bp.get("/")
 def home():
@@ -42,8 +45,11 @@ def change_language():
     site, else to the same-site ``Referer``, else to ``/``. CSRF is checked by
     CSRFProtect before this view, as for every form.
 
-    :return: 400 with a clear message for a tag not in ``HUBWEB_LANGUAGES``.
+    :return: 400 with a clear message for a tag not in ``HUBWEB_LANGUAGES``, or
+        a ``next`` longer than :data:`MAX_NEXT` (no page of the portal has one).
     """
+    if len(request.form.get("next", "")) > MAX_NEXT:
+        return error_reply(400, gettext("The address of the page to go back to is too long."))
     tag = request.form.get("language", "")
     if not i18n.is_language(tag):
         return error_reply(400, gettext(
@@ -78,7 +84,7 @@ def local_path(target: object) -> str | None:
     browsers read as another host), and control characters (a browser drops
     some, which could turn ``/\\t/host`` into ``//host``).
     """
-    if not isinstance(target, str) or not target.startswith("/") or len(target) > 2048:
+    if not isinstance(target, str) or not target.startswith("/") or len(target) > MAX_NEXT:
         return None
     if target.startswith(("//", "/\\")) or "\\" in target:
         return None

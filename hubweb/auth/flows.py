@@ -12,11 +12,11 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app, session, url_for
-from flask_babel import lazy_gettext as _l
 
 from .. import events, mail, passwords
 from ..accounts import AccountError, find_by_email, normalize_email
 from ..extensions import db
+from ..i18n import lazy_text as _l
 from ..models import User
 from ..sessions import SIGNED_IN
 from . import half_signed_in

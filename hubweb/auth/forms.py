@@ -2,12 +2,12 @@
 
 from functools import cache
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
 from ..forms import email_field, new_password_field, password_field, username_field
+from ..i18n import lazy_text as _l
 
 
 class RegisterForm(FlaskForm):

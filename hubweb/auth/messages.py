@@ -4,8 +4,7 @@ The words said when a session ends live one layer down, in
 :mod:`hubweb.session_states`, and are re-exported here.
 """
 
-from flask_babel import lazy_gettext as _l
-
+from ..i18n import lazy_text as _l
 from ..session_states import (  # noqa: F401 - re-exported
     SESSION_EXPIRED,
     SIGN_IN_AGAIN_CHANGED,

@@ -14,11 +14,11 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import Response, flash, render_template, request, session, url_for
-from flask_babel import lazy_gettext as _l
 
 from .. import accounts, events, mail, mailqueue, passwords, tokens
 from ..extensions import db, limiter
 from ..htmx import redirect_to
+from ..i18n import lazy_text as _l
 from ..models import SecurityEvent
 from ..sessions import end_user_sessions
 from ..timeutil import utcnow

@@ -11,13 +11,13 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from .. import accounts, events, i18n, mail, passwords, tokens
 from ..extensions import db, limiter
 from ..htmx import redirect_to
+from ..i18n import lazy_text as _l
 from ..sessions import SIGNED_IN
 from ..timeutil import utcnow
 from . import flows

@@ -1,9 +1,9 @@
 """Forms of the settings blueprint."""
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 from ..forms import new_password_field, password_field, username_field
+from ..i18n import lazy_text as _l
 
 
 class ChangePasswordForm(FlaskForm):

@@ -2,7 +2,8 @@
 
 from babel.numbers import format_decimal
 from flask_babel import get_locale, ngettext
-from flask_babel import lazy_gettext as _l
+
+from ..i18n import lazy_text as _l
 
 WRONG_PASSWORD = _l("That is not your current password.")
 PASSWORD_CHANGED = _l("Your password has been changed. Your other sessions were signed out.")

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import render_template, session, url_for
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from .. import accounts, events, mail, passwords
 from ..auth.forms import EmptyForm
 from ..extensions import db
 from ..htmx import done, is_htmx, redirect_to, render
+from ..i18n import lazy_text as _l
 from ..models import UserSession
 from ..sessions import end_user_sessions
 from . import messages as msg

@@ -19,9 +19,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
+from ..i18n import lazy_text as _l
 from ..models import Authenticator, User
 from ..timeutil import utcnow
 from . import throttle, totp

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask_babel import lazy_gettext as _l
-
+from ..i18n import lazy_text as _l
 from ..models import User
 from .messages import CODE_FORMAT
 from .result import Result

@@ -4,7 +4,8 @@ sentences are declared on its factor object: :mod:`hubweb.twostep.factorbase`)."
 from babel.lists import format_list
 from babel.numbers import format_decimal
 from flask_babel import get_locale, ngettext
-from flask_babel import lazy_gettext as _l
+
+from ..i18n import lazy_text as _l
 
 CODE_FORMAT = _l("Enter the 6-digit code.")
 CODE_WRONG = _l("That code is not right. Check it and try again.")

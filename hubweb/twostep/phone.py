@@ -12,8 +12,9 @@ from __future__ import annotations
 import unicodedata
 
 import phonenumbers
-from flask_babel import lazy_gettext as _l
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+
+from ..i18n import lazy_text as _l
 
 MAX_INPUT_LENGTH = 40
 """Longest input accepted, in characters (the longest formatted E.164 number is ~25)."""

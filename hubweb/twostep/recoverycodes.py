@@ -40,10 +40,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import format_date, ngettext
-from flask_babel import lazy_gettext as _l
 
 from .. import accounts, events, mail
 from ..extensions import db
+from ..i18n import lazy_text as _l
 from ..models import Authenticator, User
 from ..timeutil import utcnow
 from . import messages as msg

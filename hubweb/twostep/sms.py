@@ -27,7 +27,7 @@ DEFAULT_TIMEOUT = 10.0  # seconds
 #: The longest host (of ``BASE_URL``) and portal name allowed (hubweb.config): with
 #: them, the code message fits one SMS in every language (GSM-7 within 160
 #: characters, else UCS-2 within 70; checked by a test over every catalog).
-MAX_HOST = 24
+MAX_HOST = 20
 MAX_PORTAL = 12
 CONSOLE_LOGGER = "hubweb.sms.console"
 
@@ -214,6 +214,34 @@ def build_sender(cfg: Mapping[str, Any], record: Callable[[str, str], None]) -> 
             timeout,
         )
     raise ValueError(f"SMS_BACKEND must be console, http or twilio, not {backend!r}")
+
+
+#: One SMS segment: 160 GSM 7-bit septets, else 70 UCS-2 code units (3GPP TS 23.038).
+GSM7_SEGMENT, UCS2_SEGMENT = 160, 70
+
+
+def gsm_septets(text: str) -> int | None:
+    """The GSM 7-bit septets of ``text`` (codec ``gsm0338``), or None when a
+    character is not in the GSM 03.38 alphabet (the SMS then goes as UCS-2)."""
+    import gsm0338  # noqa: F401 - registers the "gsm03.38" codec
+
+    try:
+        return len(text.encode("gsm03.38"))
+    except UnicodeEncodeError:
+        return None
+
+
+def ucs2_units(text: str) -> int:
+    """The UCS-2 (UTF-16) code units of ``text``; a character beyond the BMP takes two."""
+    return len(text.encode("utf-16-be")) // 2
+
+
+def fits_one_segment(text: str) -> bool:
+    """True when ``text`` goes as one SMS: GSM-7 within 160 septets, else UCS-2 within 70."""
+    septets = gsm_septets(text)
+    if septets is not None:
+        return septets <= GSM7_SEGMENT
+    return ucs2_units(text) <= UCS2_SEGMENT
 
 
 def otc_host(base_url: str) -> str:

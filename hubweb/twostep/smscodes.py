@@ -22,11 +22,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
-from flask_babel import lazy_gettext as _l
 
 from .. import outbox
 from ..extensions import db
 from ..i18n import language_of
+from ..i18n import lazy_text as _l
 from ..models import Authenticator, User
 from ..timeutil import utcnow
 from . import messages as msg

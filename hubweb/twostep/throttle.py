@@ -17,10 +17,10 @@ import math
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 
 from .. import mail
 from ..extensions import db
+from ..i18n import lazy_text as _l
 from ..models import User
 from ..timeutil import utcnow
 from .codes import ALERT_AFTER, failure_delay
