@@ -91,7 +91,7 @@ class Visit:
     """A person's tour in one language: each reply is kept under a name."""
 
     def __init__(self, client, lang: str):
-        self.client, self.replies = client, {}
+        self.client, self.replies, self.lang = client, {}, lang
         client.set_cookie("language", lang)
 
     def get(self, name: str, path: str, status: int = 200):
@@ -186,8 +186,40 @@ def limits(visit: Visit, app, make_user, **_) -> None:
     assert "throttled" in visit.replies
 
 
+def recovery_codes(visit: Visit, app, make_user, **_) -> None:
+    """Recovery codes: made in the settings, then used at the second step."""
+    uid = make_user()
+    set_up(app, uid, "sms")
+    start_second_step(visit.client)
+    code = last_sms_code_for(app)
+    visit.post("second step (SMS)", "/sign-in/verify", {"code": code, "method": "sms"},
+               200, page="/sign-in/verify")
+    visit.post("reauth panel (recovery)", "/settings/two-step/recovery/start")
+    reply = visit.post("codes panel", "/settings/two-step/recovery/password",
+                       {"password": PASSWORD})
+    codes = re.findall(r"<li[^>]*>\s*(?:<[^>]+>)*([0-9a-z]{5}-[0-9a-z]{5})", reply.get_data(True))
+    assert len(codes) == 10, reply.get_data(True)
+    visit.get("settings (codes made)", "/settings/account")
+    other = Visit(visit.client.application.test_client(), visit.lang)
+    start_second_step(other.client)
+    other.post("switched to recovery", "/sign-in/verify/method", {"method": "recovery"},
+               200, page="/sign-in/verify")
+    other.post("used recovery code", "/sign-in/verify", {"code": codes[0],
+                                                         "method": "recovery"},
+               200, page="/sign-in/verify")
+    other.get("settings after a recovery code", "/settings/account")
+    visit.replies.update({f"other: {k}": v for k, v in other.replies.items()})
+
+
+def last_sms_code_for(app) -> str:
+    from tests.support.accounts import Outbox
+
+    return last_sms_code(Outbox(app))
+
+
 TOURS: dict[str, Callable] = {tour.__name__: tour for tour in (
-    anonymous_pages, second_step, settings_without_two_step, settings_with_both, limits)}
+    anonymous_pages, second_step, settings_without_two_step, settings_with_both, limits,
+    recovery_codes)}
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)
