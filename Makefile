@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 PORT ?= 5000
 
-.PHONY: run test lint format migrate check-vendored system-deps clean screenshots bench load faults
+.PHONY: run test lint format migrate check-vendored system-deps clean screenshots bench load faults \
+	messages catalogs
 
 $(VENV)/pyvenv.cfg:
 	$(PY) -m venv $(VENV)
@@ -17,10 +18,37 @@ $(STAMP): $(VENV)/pyvenv.cfg requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+## Catalogs: translations/<lang>/LC_MESSAGES/messages.po, English the source.
+## The compiled .mo files are build output (git-ignored), made by `make run` and
+## `make test` whenever a .po file is newer.
+LANGS := de fr es ru ar
+POS := $(foreach l,$(LANGS),translations/$(l)/LC_MESSAGES/messages.po)
+MOS := $(POS:.po=.mo)
+
+## messages: extract every marked text into translations/messages.pot and merge it
+## into each language's messages.po (new entries empty, changed ones fuzzy).
+messages: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k lazy_gettext -k _l -k lazy_ngettext:1,2 \
+		--sort-by-file --project=hubweb --copyright-holder=hubweb \
+		-o translations/messages.pot .
+	@for l in $(LANGS); do \
+		if [ -f translations/$$l/LC_MESSAGES/messages.po ]; then \
+			$(BIN)/pybabel -q update --no-fuzzy-matching -i translations/messages.pot \
+				-d translations -l $$l; \
+		else \
+			$(BIN)/pybabel -q init -i translations/messages.pot -d translations -l $$l; \
+		fi; done
+
+## catalogs: compile the .po files to .mo (only those that changed)
+catalogs: $(MOS)
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel -q compile -i $< -o $@
+
 ## run: serve the portal on http://127.0.0.1:5000 (SQLite, console mail and SMS);
 ## PORT=5001 serves another port, and the links in emails point there too
 ## (HUBWEB_BASE_URL, unless it is set already).
-run: $(STAMP)
+run: $(STAMP) catalogs
 	$(BIN)/flask db upgrade
 	HUBWEB_MAIL_BACKEND=console HUBWEB_SMS_BACKEND=console \
 		HUBWEB_BASE_URL=$${HUBWEB_BASE_URL:-http://127.0.0.1:$(PORT)} \
@@ -32,7 +60,7 @@ run: $(STAMP)
 ## second pass only. Two xdist workers; --dist loadfile keeps each file's
 ## module-scoped servers on one worker. PYTEST_XDIST= runs in one process.
 PYTEST_XDIST ?= -n 2 --dist loadfile
-test: $(STAMP) lint check-vendored
+test: $(STAMP) lint check-vendored catalogs
 	$(BIN)/python -m pytest -q $(PYTEST_XDIST) -m "not postgres"
 	HUBWEB_TEST_BACKEND=postgres $(BIN)/python -m pytest -q $(PYTEST_XDIST)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from . import addresses, passwords, session_factors
 from .extensions import db
@@ -68,19 +69,21 @@ def check_registration(email: str, password: str) -> tuple[str, str]:
 
 
 def create_user(email: str, password: str, *, confirmed: bool,
-                password_hash: str | None = None) -> User:
+                password_hash: str | None = None, language: str | None = None) -> User:
     """Create an account after checking the address and the password policy.
 
     :param password_hash: the hash of ``password`` when the caller made it already
         with :func:`check_registration` (which checked the policy), so
         registration hashes once.
+    :param language: the account's language tag (at registration, the page's),
+        or None to follow the browser.
 
     :raises AccountError: invalid address, address taken, or weak password
         (the message lists the policy's problems). The caller commits.
     """
     normalized = normalize_email(email)
     if find_by_email(normalized) is not None:
-        raise AccountError("An account with this email address already exists.")
+        raise AccountError(gettext("An account with this email address already exists."))
     if password_hash is None:
         check = passwords.check_policy(password, normalized)
         if not check.ok:
@@ -90,6 +93,7 @@ def create_user(email: str, password: str, *, confirmed: bool,
         email_key=email_key(normalized),
         password_hash=password_hash or passwords.hash_password(password),
         email_confirmed_at=utcnow() if confirmed else None,
+        language=language,
     )
     db.session.add(user)
     db.session.flush()

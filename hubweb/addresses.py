@@ -32,6 +32,9 @@ from email import errors, policy
 from email.message import EmailMessage
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import get_locale
+
+from .i18n import lazy_text as _l
 
 #: RFC 2047 section 2: ``=?charset?encoding?encoded-text?=``; refused as soon as
 #: an ``=?`` is later followed by ``?=``, whatever lies between.
@@ -39,11 +42,27 @@ _ENCODED_WORD = re.compile(r"=\?.*\?=", re.S)
 
 
 #: The messages of this area (one place; email-validator's own are added as they come).
-ADDRESS_CONTROL = "An email address cannot contain control characters or line breaks."
+ADDRESS_CONTROL = _l("An email address cannot contain control characters or line breaks.")
 ADDRESS_ENCODED_WORD = (
-    "An email address cannot contain encoded text (the characters =? followed by ?=)."
+    _l("An email address cannot contain encoded text (the characters =? followed by ?=).")
 )
-ADDRESS_REINTERPRETED = "This email address would be read as another address by mail software."
+ADDRESS_REINTERPRETED = _l("This email address would be read as another address by mail software.")
+
+
+#: email-validator gives its reasons in English only, with the address's own
+#: characters in them: English pages show them as they are, other languages this.
+ADDRESS_INVALID = _l(
+    "This is not a valid email address. Check it for typing errors, for example a "
+    "missing @ or a space."
+)
+
+
+def _validator_reason(reason: str) -> str:
+    """email-validator's ``reason`` on an English page, else :data:`ADDRESS_INVALID`."""
+    locale = get_locale()
+    if locale is None or locale.language == "en":
+        return reason
+    return str(ADDRESS_INVALID)
 
 
 class AddressError(ValueError):
@@ -67,7 +86,7 @@ def check(text: str) -> str:
         result = validate_email(text, check_deliverability=False, allow_quoted_local=False,
                                 allow_domain_literal=False, allow_display_name=False)
     except EmailNotValidError as exc:
-        raise AddressError(str(exc)) from exc
+        raise AddressError(_validator_reason(str(exc))) from exc
     if _ENCODED_WORD.search(result.normalized):  # after NFC, to be sure
         raise AddressError(ADDRESS_ENCODED_WORD)
     return result.normalized

@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 
 from . import accounts, sessions
 from .extensions import db
+from .i18n import lazy_text as _l
 from .models import User
 
 users = AppGroup("users", help="Manage accounts.")
@@ -69,7 +70,7 @@ def reset_2sv(email: str) -> None:
     sessions.end_user_sessions(user.id)
     with current_app.test_request_context(headers={"User-Agent": "flask users reset-2sv"}):
         events.record(user, "two_step_reset_by_operator")
-        mail.queue(user, "Two-step verification was turned off by an administrator",
+        mail.queue(user, _l("Two-step verification was turned off by an administrator"),
                    "two_step_reset")
         db.session.commit()
     click.echo(f"Two-step verification is now off for {user.email}.")

@@ -63,6 +63,8 @@ DEFAULTS: dict[str, object] = {
     # https BASE_URL (a real deployment) they are refused unless this is true.
     "ALLOW_CONSOLE_BACKENDS": False,
     "PORTAL_NAME": "Business Hub",
+    # The languages offered, the default first (hubweb.i18n).
+    "LANGUAGES": "en,de,fr,es,ru,ar",
     # Argon2id parameters; None means argon2-cffi's defaults (RFC 9106 low-memory).
     "ARGON2_TIME_COST": None,
     "ARGON2_MEMORY_COST": None,
@@ -179,6 +181,7 @@ def validate(cfg) -> None:
         raise ConfigError(
             f"HUBWEB_BASE_URL must be an http(s) URL; got {cfg['BASE_URL']!r}"
         )
+    _validate_sms_lengths(cfg, base.hostname)
     issuer = cfg["TOTP_ISSUER"]
     if not isinstance(issuer, str) or not issuer.strip() or ":" in issuer:
         raise ConfigError(
@@ -199,6 +202,7 @@ def validate(cfg) -> None:
                 "(32 url-safe base64-encoded bytes)"
             ) from exc
     cfg["ENCRYPTION_KEYS"] = keys
+    _validate_languages(cfg)
     _validate_region(cfg)
     _validate_backends(cfg)
     _validate_console(cfg)
@@ -215,6 +219,44 @@ def validate(cfg) -> None:
     _number(cfg, "PROXY_FIX", 0)
     _validate_database(cfg)
     _validate_limiter(cfg)
+
+
+def _validate_sms_lengths(cfg, host: str) -> None:
+    """Keep the SMS code message within one SMS in every language: the host of
+    ``BASE_URL`` (its origin-bound last line ``@host #code``) and the portal name
+    it names have a longest length (:data:`hubweb.twostep.sms.MAX_HOST`,
+    :data:`~hubweb.twostep.sms.MAX_PORTAL`).
+
+    :raises ConfigError: when either is longer.
+    """
+    from .twostep.sms import MAX_HOST, MAX_PORTAL, gsm_septets
+
+    if len(host) > MAX_HOST:
+        raise ConfigError(
+            f"HUBWEB_BASE_URL's host may have at most {MAX_HOST} characters (the SMS code "
+            f"line names it, and each SMS must fit one message); got {host!r}"
+        )
+    portal = cfg["PORTAL_NAME"]
+    septets = gsm_septets(portal) if isinstance(portal, str) and portal.strip() else None
+    if septets is None or septets > MAX_PORTAL:
+        raise ConfigError(
+            f"HUBWEB_PORTAL_NAME must be non-empty text of at most {MAX_PORTAL} characters "
+            "of the GSM 7-bit alphabet (it is named in each SMS, which must fit one "
+            f"message; characters outside it would make every SMS UCS-2); got {portal!r}"
+        )
+
+
+def _validate_languages(cfg) -> None:
+    """Parse ``HUBWEB_LANGUAGES`` into a list of tags (see :func:`hubweb.i18n.parse_languages`).
+
+    :raises ConfigError: on an empty list or a tag hubweb has no catalog for.
+    """
+    from .i18n import parse_languages
+
+    try:
+        cfg["LANGUAGES"] = parse_languages(cfg["LANGUAGES"])
+    except ValueError as exc:
+        raise ConfigError(f"HUBWEB_LANGUAGES {exc}") from exc
 
 
 def _number(cfg, name: str, minimum: float, integer: bool = True) -> None:

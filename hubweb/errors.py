@@ -26,28 +26,33 @@ from werkzeug.exceptions import (
 
 from .extensions import db, limiter, login_manager
 from .htmx import is_htmx
+from .i18n import lazy_text as _l
 
 log = logging.getLogger(__name__)
 
 MESSAGES = {
-    400: "The request could not be understood. Check what you entered and try again.",
-    403: "You are not allowed to do that.",
-    404: "There is no page at this address.",
-    405: "This page does not accept that kind of request.",
-    408: "What you sent took too long to arrive. Try again.",
-    409: "This has changed in the meantime. Reload the page and try again.",
-    413: "What you sent is too large.",
-    415: "This page accepts only form submissions. Fill in the form and send it again.",
-    429: "Too many attempts. Wait a little and try again.",
-    500: "Something went wrong on our side. Try again in a moment.",
-    503: "The service is briefly unavailable. Try again in a moment.",
+    400: _l("The request could not be understood. Check what you entered and try again."),
+    403: _l("You are not allowed to do that."),
+    404: _l("There is no page at this address."),
+    405: _l("This page does not accept that kind of request."),
+    408: _l("What you sent took too long to arrive. Try again."),
+    409: _l("This has changed in the meantime. Reload the page and try again."),
+    413: _l("What you sent is too large."),
+    415: _l("This page accepts only form submissions. Fill in the form and send it again."),
+    429: _l("Too many attempts. Wait a little and try again."),
+    500: _l("Something went wrong on our side. Try again in a moment."),
+    503: _l("The service is briefly unavailable. Try again in a moment."),
 }
 CSRF_MESSAGE = (
-    "This form has expired or did not come from this site. "
-    "The page has been reloaded: please try again."
+    _l("This form has expired or did not come from this site. "
+    "The page has been reloaded: please try again.")
 )
-NUL_MESSAGE = "Form values cannot contain NUL characters."
-FILE_MESSAGE = "This form does not accept files. Fill in the form and send it again."
+#: The same without JavaScript, where nothing reloads the page.
+CSRF_RETRY_MESSAGE = _l(
+    "This form has expired or did not come from this site. Please try again."
+)
+NUL_MESSAGE = _l("Form values cannot contain NUL characters.")
+FILE_MESSAGE = _l("This form does not accept files. Fill in the form and send it again.")
 
 
 def error_reply(status: int, message: str | None = None):
@@ -169,9 +174,9 @@ def init_app(app) -> None:
         if is_htmx():
             # Still a 400 (a refusal, in logs too); htmx 4 follows HX-Refresh
             # on error statuses as well, and the reloaded page shows why.
-            flash(CSRF_MESSAGE, "error")
+            flash(str(CSRF_MESSAGE), "error")
             return "", 400, {"HX-Refresh": "true"}
-        return error_reply(400, CSRF_MESSAGE.replace("The page has been reloaded: p", "P"))
+        return error_reply(400, CSRF_RETRY_MESSAGE)
 
     @app.errorhandler(HTTPException)
     def _http(exc):

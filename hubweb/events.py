@@ -7,30 +7,31 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from .extensions import client_ip, db
+from .i18n import lazy_text as _l
 from .models import SecurityEvent, User
 from .sessions import user_agent
 from .timeutil import utcnow
 
 #: kind -> the sentence shown in "Recent security activity".
 KINDS: dict[str, str] = {
-    "account_created": "Account created",
-    "registration_attempted": "Someone tried to create an account with this email",
-    "email_confirmed": "Email address confirmed",
-    "sign_in": "Signed in",
-    "sign_in_failed": "Failed sign-in (wrong password)",
-    "sign_out": "Signed out",
-    "password_changed": "Password changed",
-    "reset_requested": "Password reset requested",
-    "reset_done": "Password reset",
-    "session_ended": "Session signed out from settings",
-    "other_sessions_ended": "All other sessions signed out",
-    "sms_enabled": "Two-step verification by SMS turned on",
-    "phone_changed": "Phone number for two-step verification changed",
-    "two_step_disabled": "Two-step verification turned off",
-    "app_enabled": "Authenticator app turned on",
-    "app_replaced": "Authenticator app moved to a new secret key",
-    "app_disabled": "Authenticator app turned off",
-    "two_step_reset_by_operator": "Two-step verification turned off by an administrator",
+    "account_created": _l("Account created"),
+    "registration_attempted": _l("Someone tried to create an account with this email"),
+    "email_confirmed": _l("Email address confirmed"),
+    "sign_in": _l("Signed in"),
+    "sign_in_failed": _l("Failed sign-in (wrong password)"),
+    "sign_out": _l("Signed out"),
+    "password_changed": _l("Password changed"),
+    "reset_requested": _l("Password reset requested"),
+    "reset_done": _l("Password reset"),
+    "session_ended": _l("Session signed out from settings"),
+    "other_sessions_ended": _l("All other sessions signed out"),
+    "sms_enabled": _l("Two-step verification by SMS turned on"),
+    "phone_changed": _l("Phone number for two-step verification changed"),
+    "two_step_disabled": _l("Two-step verification turned off"),
+    "app_enabled": _l("Authenticator app turned on"),
+    "app_replaced": _l("Authenticator app moved to a new secret key"),
+    "app_disabled": _l("Authenticator app turned off"),
+    "two_step_reset_by_operator": _l("Two-step verification turned off by an administrator"),
 }
 
 RECENT_LIMIT = 20

@@ -10,17 +10,21 @@ from __future__ import annotations
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from .i18n import lazy_text as _l
+
 MAX_EMAIL = 320  # RFC 3696 errata 1690: 64 + 1 + 255
 MAX_PASSWORD_INPUT = 1024
+PASSWORD_LABEL = _l("Password")
+NEW_PASSWORD_LABEL = _l("New password")
 
 
 def email_field() -> StringField:
     """The ``email`` field (trimmed; syntax checked by the view)."""
     return StringField(
-        "Email address",
+        _l("Email address"),
         validators=[
-            DataRequired("Enter your email address."),
-            Length(max=MAX_EMAIL, message="That email address is too long."),
+            DataRequired(_l("Enter your email address.")),
+            Length(max=MAX_EMAIL, message=_l("That email address is too long.")),
         ],
         filters=[lambda v: v.strip() if isinstance(v, str) else v],
         render_kw={"autocomplete": "email", "type": "email", "spellcheck": "false"},
@@ -35,30 +39,31 @@ def username_field() -> StringField:
     value, but refuses one no email address could be.
     """
     return StringField(
-        "Email address",
-        validators=[Optional(), Length(max=MAX_EMAIL, message="That email address is too long.")],
+        _l("Email address"),
+        validators=[Optional(),
+                    Length(max=MAX_EMAIL, message=_l("That email address is too long."))],
     )
 
 
-def password_field(label: str = "Password", autocomplete: str = "current-password"):
+def password_field(label=PASSWORD_LABEL, autocomplete: str = "current-password"):
     """A password field: never stripped or truncated, at most 1024 characters."""
     return PasswordField(
         label,
         validators=[
-            InputRequired("Enter your password."),
-            Length(max=MAX_PASSWORD_INPUT, message="That password is too long."),
+            InputRequired(_l("Enter your password.")),
+            Length(max=MAX_PASSWORD_INPUT, message=_l("That password is too long.")),
         ],
         render_kw={"autocomplete": autocomplete},
     )
 
 
-def new_password_field(label: str = "New password") -> PasswordField:
+def new_password_field(label=NEW_PASSWORD_LABEL) -> PasswordField:
     """The ``new_password`` field; the policy is applied by the view."""
     return PasswordField(
         label,
         validators=[
-            InputRequired("Choose a new password."),
-            Length(max=MAX_PASSWORD_INPUT, message="Use at most 128 characters."),
+            InputRequired(_l("Choose a new password.")),
+            Length(max=MAX_PASSWORD_INPUT, message=_l("Use at most 128 characters.")),
         ],
         render_kw={"autocomplete": "new-password"},
     )

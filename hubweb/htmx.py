@@ -54,7 +54,7 @@ def done(page: str, fragment: str, message: str, url: str, **context):
     post/redirect/get: ``message`` flashed and a 303 to ``url``."""
     if is_htmx():
         return render(page, fragment, **context)
-    flash(message, "success")
+    flash(str(message), "success")
     return redirect_to(url)
 
 

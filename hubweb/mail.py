@@ -40,8 +40,9 @@ from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
 
 from flask import current_app, render_template
+from flask_babel import force_locale
 
-from . import addresses, mailqueue, outbox
+from . import addresses, i18n, mailqueue, outbox
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,9 @@ class Rendered:
 
 
 def render(to: str, subject: str, template: str, **context) -> Rendered:
-    """Render ``template``'s text and HTML parts for ``to``.
+    """Render ``template``'s text and HTML parts for ``to``, in the current
+    language (:func:`queue` sets the recipient's); ``subject`` may be a lazy
+    text, and is kept as a plain ``str``.
 
     :raises addresses.AddressError: when the ``To:`` header would name another address.
     """
@@ -97,7 +100,7 @@ def render(to: str, subject: str, template: str, **context) -> Rendered:
     context.setdefault("portal", cfg["PORTAL_NAME"])
     context.setdefault("base_url", cfg["BASE_URL"].rstrip("/"))
     return Rendered(
-        to=addresses.to_header(to), subject=subject,
+        to=addresses.to_header(to), subject=str(subject),
         text=render_template(f"email/{template}.txt", **context),
         html=render_template(f"email/{template}.html", **context),
         message_id=make_msgid(domain=sender_address().rpartition("@")[2] or None),
@@ -146,12 +149,15 @@ def sender_address() -> str:
 def queue(user, subject: str, template: str, **context) -> bool:
     """Queue an email to ``user`` (its stored address) in the current transaction.
 
-    The caller commits, together with the change the email reports.
+    The caller commits, together with the change the email reports. Subject,
+    text and HTML are rendered now, in the language of ``user``
+    (:func:`hubweb.i18n.language_of`: the account's, else the page's).
 
     :return: False when the stored address would be read as another address
         by mail software (logged for the operator; nothing is queued).
     """
-    return queue_to(user.email, subject, template, user=user, **context)
+    with force_locale(i18n.language_of(user)):
+        return queue_to(user.email, subject, template, user=user, **context)
 
 
 def queue_to(to: str, subject: str, template: str, **context) -> bool:

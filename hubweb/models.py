@@ -44,6 +44,9 @@ class User(UserMixin, db.Model):
     # two-step set-up (hubweb.accounts.credentials_changed); emailed links
     # carry the value they were issued under and die when it moves on.
     credential_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The language chosen for this account (a tag of HUBWEB_LANGUAGES), in which
+    # its pages, emails and SMS come; None: the browser's (hubweb.i18n).
+    language: Mapped[str | None] = mapped_column(sa.String(16))
 
     # The account's second factors, one row each (loaded on first use, one query).
     authenticators: Mapped[list[Authenticator]] = relationship(

@@ -17,11 +17,62 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from flask_babel import gettext
 from zxcvbn import zxcvbn
+
+from .i18n import lazy_text as _l
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
 MIN_SCORE = 3
+
+#: zxcvbn's feedback (its English, zxcvbn 4.5 ``feedback.py``) -> the catalog's
+#: entry for it. zxcvbn says it in English only; a sentence not listed here (a
+#: newer zxcvbn) is replaced by :data:`GENERAL_HINT`, never shown untranslated.
+ZXCVBN_FEEDBACK = {
+    "Add another word or two. Uncommon words are better.":
+        _l("Add another word or two. Uncommon words are better."),
+    "Capitalization doesn't help very much.": _l("Capitalization doesn't help very much."),
+    "Reversed words aren't much harder to guess.":
+        _l("Reversed words aren't much harder to guess."),
+    "Predictable substitutions like '@' instead of 'a' don't help very much.":
+        _l("Predictable substitutions like '@' instead of 'a' don't help very much."),
+    "Use a few words, avoid common phrases.": _l("Use a few words, avoid common phrases."),
+    "No need for symbols, digits, or uppercase letters.":
+        _l("No need for symbols, digits, or uppercase letters."),
+    "Straight rows of keys are easy to guess.": _l("Straight rows of keys are easy to guess."),
+    "Short keyboard patterns are easy to guess.":
+        _l("Short keyboard patterns are easy to guess."),
+    "This is a top-10 common password.": _l("This is a top-10 common password."),
+    "This is similar to a commonly used password.":
+        _l("This is similar to a commonly used password."),
+    "A word by itself is easy to guess.": _l("A word by itself is easy to guess."),
+    "All-uppercase is almost as easy to guess as all-lowercase.":
+        _l("All-uppercase is almost as easy to guess as all-lowercase."),
+    "Use a longer keyboard pattern with more turns.":
+        _l("Use a longer keyboard pattern with more turns."),
+    'Repeats like "aaa" are easy to guess.': _l('Repeats like "aaa" are easy to guess.'),
+    'Repeats like "abcabcabc" are only slightly harder to guess than "abc".':
+        _l('Repeats like "abcabcabc" are only slightly harder to guess than "abc".'),
+    "This is a top-100 common password.": _l("This is a top-100 common password."),
+    "This is a very common password.": _l("This is a very common password."),
+    "Names and surnames by themselves are easy to guess.":
+        _l("Names and surnames by themselves are easy to guess."),
+    "Common names and surnames are easy to guess.":
+        _l("Common names and surnames are easy to guess."),
+    "Avoid repeated words and characters.": _l("Avoid repeated words and characters."),
+    'Sequences like "abc" or "6543" are easy to guess.':
+        _l('Sequences like "abc" or "6543" are easy to guess.'),
+    "Avoid sequences.": _l("Avoid sequences."),
+    "Recent years are easy to guess.": _l("Recent years are easy to guess."),
+    "Dates are often easy to guess.": _l("Dates are often easy to guess."),
+    "Avoid recent years.": _l("Avoid recent years."),
+    "Avoid years that are associated with you.": _l("Avoid years that are associated with you."),
+    "Avoid dates and years that are associated with you.":
+        _l("Avoid dates and years that are associated with you."),
+}
+#: Said instead of a zxcvbn sentence that :data:`ZXCVBN_FEEDBACK` lacks.
+GENERAL_HINT = _l("Use a few uncommon words together, not a name, date or well-known phrase.")
 
 
 def hasher() -> PasswordHasher:
@@ -88,21 +139,35 @@ def check_policy(password: str, email: str = "") -> PolicyResult:
 
     :param password: the candidate, any Unicode.
     :param email: the account's email; its parts count as guessable words.
-    :return: a :class:`PolicyResult` whose problems are user-facing sentences,
-        including zxcvbn's warning and suggestions when the score is too low.
+    :return: a :class:`PolicyResult` whose problems are user-facing sentences
+        (plain ``str``, in the current language), including zxcvbn's warning and
+        suggestions when the score is too low (:func:`advice`).
     """
     length = len(password)
     if length < MIN_LENGTH:
-        return PolicyResult([f"Use at least {MIN_LENGTH} characters."])
+        return PolicyResult([gettext("Use at least %(count)s characters.", count=MIN_LENGTH)])
     if length > MAX_LENGTH:
-        return PolicyResult([f"Use at most {MAX_LENGTH} characters."])
+        return PolicyResult([gettext("Use at most %(count)s characters.", count=MAX_LENGTH)])
     context = [email, *email.replace("@", " ").replace(".", " ").split()] if email else []
     result = zxcvbn(password, user_inputs=context, max_length=MAX_LENGTH)
     if result["score"] >= MIN_SCORE:
         return PolicyResult([])
     feedback = result.get("feedback") or {}
-    problems = ["This password is too easy to guess."]
-    if feedback.get("warning"):
-        problems.append(feedback["warning"])
-    problems.extend(feedback.get("suggestions") or [])
+    problems = [gettext("This password is too easy to guess.")]
+    said = [feedback["warning"]] if feedback.get("warning") else []
+    said += feedback.get("suggestions") or []
+    for sentence in advice(said):
+        if sentence not in problems:
+            problems.append(sentence)
     return PolicyResult(problems)
+
+
+def advice(sentences: list[str]) -> list[str]:
+    """zxcvbn's English ``sentences`` in the current language: each through
+    :data:`ZXCVBN_FEEDBACK`, an unknown one as :data:`GENERAL_HINT` (once)."""
+    out: list[str] = []
+    for sentence in sentences:
+        text = str(ZXCVBN_FEEDBACK.get(sentence, GENERAL_HINT))
+        if text not in out:
+            out.append(text)
+    return out

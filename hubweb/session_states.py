@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import json
 
+from .i18n import lazy_text as _l
 from .models import UserSession
 
 ANONYMOUS, PENDING, SIGNED_IN, ENDED = "anonymous", "pending", "signed_in", "ended"
 
 # User-facing messages (re-exported by hubweb.auth.messages).
-SESSION_EXPIRED = "Your session has expired. Please sign in again."
-SIGN_IN_EXPIRED = "Your sign-in was not finished in time. Please sign in again."
+SESSION_EXPIRED = _l("Your session has expired. Please sign in again.")
+SIGN_IN_EXPIRED = _l("Your sign-in was not finished in time. Please sign in again.")
 SIGN_IN_AGAIN_TWO_STEP = (
-    "You were signed out: two-step verification is now on for your account. "
-    "Sign in again with your password and a code."
+    _l("You were signed out: two-step verification is now on for your account. "
+    "Sign in again with your password and a code.")
 )
 SIGN_IN_AGAIN_CHANGED = (
-    "You were signed out: your account's sign-in settings changed. Please sign in again."
+    _l("You were signed out: your account's sign-in settings changed. Please sign in again.")
 )
 
 

@@ -56,15 +56,25 @@
   // (seconds) holds back the button named by data-countdown-button until the
   // wait is over, rewriting {wait} in data-countdown-text each second and then
   // showing data-countdown-done. Every word comes from the page's data
-  // attributes (data-countdown-units: {"second": "1 second", "seconds":
-  // "{count} seconds", ...}); the server enforces the wait either way.
+  // attributes (data-countdown-units: {"forms": {"seconds": {"one": "{count}
+  // second", "other": "{count} seconds"}, "minutes": ..., "hours": ...}}, by the
+  // CLDR plural category that Intl.PluralRules gives for the page's language);
+  // the server enforces the wait either way.
   function sayWait(el, units, seconds) {
     var upTo = parseInt(el.getAttribute("data-countdown-minutes-up-to"), 10);
     var unit, count;
-    if (seconds < 60) { count = seconds; unit = count === 1 ? "second" : "seconds"; }
-    else if (seconds <= upTo) { count = Math.ceil(seconds / 60); unit = count === 1 ? "minute" : "minutes"; }
+    if (seconds < 60) { count = seconds; unit = "seconds"; }
+    else if (seconds <= upTo) { count = Math.ceil(seconds / 60); unit = "minutes"; }
     else { count = Math.ceil(seconds / 3600); unit = "hours"; }
-    return units[unit].replace("{count}", String(count));
+    var forms = units.forms[unit];
+    var category = "other";
+    try { category = new Intl.PluralRules(document.documentElement.lang || "en").select(count); }
+    catch (e) { /* an unknown tag: "other" */ }
+    var words = forms[category] || forms.other;
+    var lang = document.documentElement.lang || "en";
+    var number = String(count);
+    try { number = new Intl.NumberFormat(lang).format(count); } catch (e) { /* digits as is */ }
+    return words.replace("{count}", number);
   }
 
   function startCountdowns(root) {

@@ -16,6 +16,7 @@ from flask import current_app, session, url_for
 from .. import events, mail, passwords
 from ..accounts import AccountError, find_by_email, normalize_email
 from ..extensions import db
+from ..i18n import lazy_text as _l
 from ..models import User
 from ..sessions import SIGNED_IN
 from . import half_signed_in
@@ -59,10 +60,10 @@ def _count_wrong_password(user: User) -> None:
     count = db.session.scalar(sa.select(User.password_failures).where(User.id == user.id))
     events.record(user, "sign_in_failed")
     if count == ALERT_AFTER:
-        mail.queue(user, "Several failed sign-ins to your account", "password_failures",
+        mail.queue(user, _l("Several failed sign-ins to your account"), "password_failures",
                    count=count, locked=False)
     elif count == LOCK_AFTER:
-        mail.queue(user, "Sign-in to your account is locked", "password_failures",
+        mail.queue(user, _l("Sign-in to your account is locked"), "password_failures",
                    count=count, locked=True)
     db.session.commit()
 

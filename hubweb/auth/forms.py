@@ -7,13 +7,14 @@ from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
 from ..forms import email_field, new_password_field, password_field, username_field
+from ..i18n import lazy_text as _l
 
 
 class RegisterForm(FlaskForm):
     """``email`` and ``password`` (autocomplete ``new-password``)."""
 
     email = email_field()
-    password = password_field("Password", autocomplete="new-password")
+    password = password_field(_l("Password"), autocomplete="new-password")
 
 
 class SignInForm(FlaskForm):
@@ -96,10 +97,10 @@ class PhoneForm(FlaskForm):
     """``phone``: international or national format (``HUBWEB_PHONE_DEFAULT_REGION``)."""
 
     phone = StringField(
-        "Mobile phone number",
+        _l("Mobile phone number"),
         validators=[
-            InputRequired("Enter a mobile phone number."),
-            Length(max=64, message="The phone number is too long."),
+            InputRequired(_l("Enter a mobile phone number.")),
+            Length(max=64, message=_l("The phone number is too long.")),
         ],
         render_kw={"type": "tel", "autocomplete": "tel", "inputmode": "tel"},
     )
@@ -110,4 +111,4 @@ class ReauthForm(FlaskForm):
     the account's email, hidden, for password managers)."""
 
     username = username_field()
-    password = password_field("Enter your current password")
+    password = password_field(_l("Enter your current password"))

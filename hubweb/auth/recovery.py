@@ -18,6 +18,7 @@ from flask import Response, flash, render_template, request, session, url_for
 from .. import accounts, events, mail, mailqueue, passwords, tokens
 from ..extensions import db, limiter
 from ..htmx import redirect_to
+from ..i18n import lazy_text as _l
 from ..models import SecurityEvent
 from ..sessions import end_user_sessions
 from ..timeutil import utcnow
@@ -47,7 +48,7 @@ def forgot_password():
     user = accounts.find_by_email(form.email.data)
     if user is not None and tokens.count_recent(user, "reset", 3600) < RESET_SENDS_PER_HOUR:
         raw = tokens.issue(user, "reset")
-        mail.queue(user, "Reset your password", "reset_password",
+        mail.queue(user, _l("Reset your password"), "reset_password",
                    link=external_url("auth.reset_password", token=raw))
         events.record(user, "reset_requested")
         db.session.commit()
@@ -69,7 +70,7 @@ def _rehearse_reset(typed: str) -> None:
     """
     nobody = SimpleNamespace(email=typed, id=0)
     tokens.count_recent(nobody, "reset", 3600)
-    mail.rehearse(typed, "Reset your password", "reset_password", user=nobody,
+    mail.rehearse(typed, _l("Reset your password"), "reset_password", user=nobody,
                   link=external_url("auth.reset_password", token=secrets.token_urlsafe(32)))
     mailqueue.rehearse_write()
     db.session.commit()
@@ -85,7 +86,7 @@ def reset_password(token: str):
             # The same form sent again after the reset finished (double click,
             # Back then resubmit): where the person now is (a step done twice
             # ends in the truthful state).
-            flash(msg.RESET_DONE, "success")
+            flash(str(msg.RESET_DONE), "success")
             return redirect_to(url_for("auth.sign_in"))
         return _link_problem(problem.value)
     state = session.get("reset")
@@ -115,9 +116,9 @@ def reset_password(token: str):
     end_user_sessions(user.id)
     events.record(user, "reset_done")
     session.end()
-    mail.queue(user, "Your password was changed", "password_changed")
+    mail.queue(user, _l("Your password was changed"), "password_changed")
     db.session.commit()
-    flash(msg.RESET_DONE, "success")
+    flash(str(msg.RESET_DONE), "success")
     return redirect_to(url_for("auth.sign_in"))
 
 

@@ -14,9 +14,10 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from .. import accounts, events, mail, passwords, tokens
+from .. import accounts, events, i18n, mail, passwords, tokens
 from ..extensions import db, limiter
 from ..htmx import redirect_to
+from ..i18n import lazy_text as _l
 from ..sessions import SIGNED_IN
 from ..timeutil import utcnow
 from . import flows
@@ -59,7 +60,7 @@ def register():
     if confirm:
         return render_template("auth/check_email.html",
                                message=msg.CHECK_EMAIL_CONFIRM.format(email=email))
-    flash(msg.ACCOUNT_CREATED, "success")
+    flash(str(msg.ACCOUNT_CREATED), "success")
     return redirect_to(url_for("auth.sign_in"))
 
 
@@ -78,7 +79,8 @@ def _register(typed_email: str, password: str, confirm: bool) -> str:
         _register_again(existing, password_hash)
         return email
     user = accounts.create_user(email, password, confirmed=not confirm,
-                                password_hash=password_hash)
+                                password_hash=password_hash,
+                                language=i18n.current_language())
     events.record(user, "account_created")
     if confirm:
         _send_confirmation(user)
@@ -97,6 +99,7 @@ def _register_again(user, password_hash: str) -> None:
     """
     if not user.email_confirmed:
         user.password_hash = password_hash
+        user.language = i18n.current_language()
         if tokens.count_recent(user, "confirm", 3600) < CONFIRM_SENDS_PER_HOUR:
             _send_confirmation(user)
         db.session.commit()
@@ -104,14 +107,14 @@ def _register_again(user, password_hash: str) -> None:
     if events.count_recent(user, "registration_attempted", 3600) >= NOTICES_PER_HOUR:
         return
     events.record(user, "registration_attempted")
-    mail.queue(user, "Someone tried to create an account with your email", "register_existing")
+    mail.queue(user, _l("Someone tried to create an account with your email"), "register_existing")
     db.session.commit()
 
 
 def _send_confirmation(user) -> None:
     raw = tokens.issue(user, "confirm")
     link = external_url("auth.confirm_email", token=raw)
-    mail.queue(user, "Confirm your email address", "confirm_email", link=link)
+    mail.queue(user, _l("Confirm your email address"), "confirm_email", link=link)
 
 
 @bp.route("/confirm-email/<token>", methods=["GET", "POST"])
@@ -140,7 +143,7 @@ def confirm_email(token: str):
             events.record(user, "email_confirmed")
         db.session.commit()
     session[SIGN_IN_EMAIL] = user.email  # the sign-in form comes filled in
-    flash(msg.CONFIRMED, "success")
+    flash(str(msg.CONFIRMED), "success")
     return redirect_to(url_for("auth.sign_in"))
 
 
@@ -156,11 +159,11 @@ def resend_confirmation():
     if user is None or user.email_confirmed:
         return redirect_to(url_for("auth.sign_in"))
     if tokens.count_recent(user, "confirm", 3600) >= CONFIRM_SENDS_PER_HOUR:
-        flash(msg.CONFIRM_LIMIT, "error")
+        flash(str(msg.CONFIRM_LIMIT), "error")
         return redirect_to(url_for("auth.sign_in"))
     _send_confirmation(user)
     db.session.commit()
-    flash(msg.CONFIRM_SENT, "success")
+    flash(str(msg.CONFIRM_SENT), "success")
     return redirect_to(url_for("auth.sign_in"))
 
 
@@ -195,7 +198,7 @@ def sign_out():
             events.record(session.user, "sign_out")
         session.end()
         db.session.commit()
-    flash(msg.SIGNED_OUT, "success")
+    flash(str(msg.SIGNED_OUT), "success")
     return redirect_to(url_for("auth.sign_in"))
 
 

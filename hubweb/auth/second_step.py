@@ -31,7 +31,7 @@ class Countdown:
 
     The page shows :attr:`words`; where JavaScript runs, ``static/app.js``
     counts :attr:`seconds` down, rewriting ``{wait}`` in :attr:`text` with
-    :data:`~hubweb.twostep.messages.UNITS`, then shows :attr:`done` and enables
+    :func:`~hubweb.twostep.messages.units`, then shows :attr:`done` and enables
     the button. The server enforces the limit either way.
 
     :ivar seconds: whole seconds until a code may be sent.
@@ -42,8 +42,11 @@ class Countdown:
     seconds: int
     text: str
     done: str
-    units = msg.UNITS
     minutes_up_to = msg.MINUTES_UP_TO
+
+    @property
+    def units(self) -> dict:
+        return msg.units()
 
     @property
     def words(self) -> str:
@@ -181,7 +184,8 @@ class SecondStep:
         (never the code typed); the 429 wait is kept for ``Retry-After``;
         ``held`` says a send limit held this request's code back, so the GET
         words the wait as that limit does."""
-        self._set(view={"status": status, "errors": list(errors), "notice": notice,
+        self._set(view={"status": status, "errors": [str(e) for e in errors],
+                        "notice": None if notice is None else str(notice),
                         "resent": resent, "held": held, "retry_after": noted_retry_after()})
 
     def take(self) -> dict:

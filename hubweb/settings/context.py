@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 from flask import session
+from flask_babel import gettext
 from flask_login import current_user
 from ua_parser import parse
 
@@ -139,20 +140,31 @@ def other_sessions_text(count: int) -> str:
     """The sentence that says how many other sessions are signed in."""
     if count == 0:
         return msg.OTHER_SESSIONS_NONE
-    if count == 1:
-        return msg.OTHER_SESSIONS_ONE
-    return msg.OTHER_SESSIONS_MANY.format(count=count)
+    return msg.other_sessions(count)
+
+
+def describe_browser(user_agent: str) -> str:
+    """Describe a browser, e.g. "Chrome 156 on Linux", from a User-Agent (ua-parser),
+    in the current language."""
+    browser, system = _browser_parts(user_agent or "")
+    if browser is None:
+        return gettext("Unknown browser")
+    if system is None:
+        return browser
+    return gettext("%(browser)s on %(system)s", browser=browser, system=system)
 
 
 @lru_cache(maxsize=512)
-def describe_browser(user_agent: str) -> str:
-    """Describe a browser, e.g. "Chrome 156 on Linux", from a User-Agent (ua-parser)."""
-    result = parse(user_agent or "")
+def _browser_parts(user_agent: str) -> tuple[str | None, str | None]:
+    """``(browser and major version, operating system)`` of a User-Agent; None
+    for what ua-parser does not know (names, not words: never translated)."""
+    result = parse(user_agent)
     if result.user_agent is None:
-        return "Unknown browser"
+        return None, None
     name = result.user_agent.family
     if result.user_agent.major:
-        name += f" {result.user_agent.major}"
+        name = f"{name} {result.user_agent.major}"
+    system = None
     if result.os is not None and result.os.family != "Other":
-        name += f" on {result.os.family}"
-    return name
+        system = result.os.family
+    return name, system

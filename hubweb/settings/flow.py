@@ -97,12 +97,13 @@ def stash(panel: str, status: int, form=None, *, notice: str | None = None,
         The 429 wait noted for ``Retry-After`` is kept too
         (:func:`hubweb.replies.noted_retry_after`).
     """
-    errors = {name: list(field.errors) for name, field in (form._fields.items() if form
+    errors = {name: [str(e) for e in field.errors] for name, field in (form._fields.items() if form
                                                             else ()) if field.errors}
     typed = form.phone.data if form is not None and "phone" in form._fields else None
     session["two_step_view"] = {"panel": panel, "status": status, "errors": errors,
-                                "phone": typed, "notice": notice, "resent": resent,
-                                "retry_after": noted_retry_after()}
+                                "phone": typed,
+                                "notice": None if notice is None else str(notice),
+                                "resent": resent, "retry_after": noted_retry_after()}
 
 
 def take() -> dict | None:

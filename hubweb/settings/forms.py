@@ -3,6 +3,7 @@
 from flask_wtf import FlaskForm
 
 from ..forms import new_password_field, password_field, username_field
+from ..i18n import lazy_text as _l
 
 
 class ChangePasswordForm(FlaskForm):
@@ -10,5 +11,5 @@ class ChangePasswordForm(FlaskForm):
     the account's email) for password managers."""
 
     username = username_field()
-    password = password_field("Enter your current password")
+    password = password_field(_l("Enter your current password"))
     new_password = new_password_field()

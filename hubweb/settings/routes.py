@@ -14,6 +14,7 @@ from .. import accounts, events, mail, passwords
 from ..auth.forms import EmptyForm
 from ..extensions import db
 from ..htmx import done, is_htmx, redirect_to, render
+from ..i18n import lazy_text as _l
 from ..models import UserSession
 from ..sessions import end_user_sessions
 from . import messages as msg
@@ -51,7 +52,7 @@ def change_password():
     accounts.set_password(user, form.new_password.data)
     end_user_sessions(user.id, keep=session.id)
     events.record(user, "password_changed")
-    mail.queue(user, "Your password was changed", "password_changed")
+    mail.queue(user, _l("Your password was changed"), "password_changed")
     db.session.commit()
     offer_sign_out("password")
     return _done(PASSWORD, msg.PASSWORD_CHANGED, password_context,
@@ -106,7 +107,7 @@ def end_other_sessions():
     count = end_user_sessions(current_user.id, keep=session.id)
     events.record(current_user.id, "other_sessions_ended")
     db.session.commit()
-    notice = msg.OTHERS_ENDED.format(count=count)
+    notice = msg.others_ended(count)
     return _done(SESSIONS, notice, sessions_fragment_context, sessions_notice=notice,
                  others_oob=True, new_kind="other_sessions_ended")
 

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
+from ..i18n import lazy_text as _l
 from ..models import Authenticator, User
 from ..timeutil import utcnow
 from . import throttle, totp
@@ -192,9 +193,10 @@ class AppFactor(FactorBase):
         disable(user)
 
 
-FACTOR = AppFactor(key=KIND, name="authenticator app", switch_label="Use authenticator app",
+FACTOR = AppFactor(key=KIND, name=_l("authenticator app"),
+                   switch_label=_l("Use authenticator app"),
                    template="twostep/_app_input.html",
-                   choice_name="the authenticator app",
-                   lost_text="No access to your authenticator app?",
-                   switch_hint='Choose "Use authenticator app" if the app is on another '
-                               'device.')
+                   choice_name=_l("the authenticator app"),
+                   lost_text=_l("No access to your authenticator app?"),
+                   switch_hint=_l('Choose "Use authenticator app" if the app is on another '
+                                  'device.'))

@@ -2,88 +2,91 @@
 sentences are declared on its factor object: :mod:`hubweb.twostep.factorbase`)."""
 
 from babel.lists import format_list
+from babel.numbers import format_decimal
+from flask_babel import get_locale, ngettext
 
-CODE_FORMAT = "Enter the 6-digit code."
-CODE_WRONG = "That code is not right. Check it and try again."
+from ..i18n import lazy_text as _l
+
+CODE_FORMAT = _l("Enter the 6-digit code.")
+CODE_WRONG = _l("That code is not right. Check it and try again.")
 # The buttons as CONTRACT.md names them; messages that point at one name it so.
-SEND_BUTTON = "Send code"
-RESEND_BUTTON = "Resend code"
+SEND_BUTTON = _l("Send code")
+RESEND_BUTTON = _l("Resend code")
 CODE_EXPIRED = (
-    'That code has expired or was replaced by a newer one. Choose "Resend code" for a new one.'
+    _l('That code has expired or was replaced by a newer one. Choose "Resend code" for a new one.')
 )
-CODE_TOO_MANY = 'Too many wrong entries for this code. Choose "Resend code" for a new one.'
-CODE_REPLAYED = "That code was already used. Wait for your app to show a new code."
-CLOCK_DRIFT = (
-    "That code is not right now: your device's clock seems to be about {minutes} {unit} "
-    "{direction}. Set the device's date and time to update automatically (on phones: "
-    "Settings > Date & time > Set automatically), then enter the new code."
-)
-NO_CODE = 'No code has been sent yet. Choose "Send code" first.'
-THROTTLED = "Too many wrong codes. Wait {wait} before trying again."
-SEND_COOLDOWN = "A code was sent a moment ago. Wait {wait} before asking for another."
+CODE_TOO_MANY = _l('Too many wrong entries for this code. Choose "Resend code" for a new one.')
+CODE_REPLAYED = _l("That code was already used. Wait for your app to show a new code.")
+#: Two sentences said together (a wrong code, then the wait it started); the
+#: translator decides how they join.
+TWO_SENTENCES = _l("{first} {second}")
+NO_CODE = _l('No code has been sent yet. Choose "Send code" first.')
+THROTTLED = _l("Too many wrong codes. Wait {wait} before trying again.")
+SEND_COOLDOWN = _l("A code was sent a moment ago. Wait {wait} before asking for another.")
 SEND_RESEND_WAIT = (
-    "Several codes were sent in a row. Wait {wait} before asking for another. If they do "
-    "not arrive, check that the phone has signal and can receive text messages."
+    _l("Several codes were sent in a row. Wait {wait} before asking for another. If they do "
+    "not arrive, check that the phone has signal and can receive text messages.")
 )
 # Said calmly next to the button while a send limit holds it back (no error
-# the person did not cause); a countdown in the page rewrites {wait}, then shows SEND_READY.
-SEND_AGAIN_IN = "You can ask for a new code in {wait}."
-SEND_READY = 'You can choose "{button}" now.'
-SEND_LIMIT_ACCOUNT = "Too many codes were sent to this account. Wait {wait} and try again."
-SEND_LIMIT_PHONE = "Too many codes were sent to this number. Wait {wait} and try again."
+# the person did not cause);
+# a countdown in the page rewrites {wait}, then shows SEND_READY.
+SEND_AGAIN_IN = _l("You can ask for a new code in {wait}.")
+SEND_READY = _l('You can choose "{button}" now.')
+SEND_LIMIT_ACCOUNT = _l("Too many codes were sent to this account. Wait {wait} and try again.")
+SEND_LIMIT_PHONE = _l("Too many codes were sent to this number. Wait {wait} and try again.")
 SEND_FAILED = (
-    "We could not send the text message. Nothing was changed. Try again in a few minutes."
+    _l("We could not send the text message. Nothing was changed. Try again in a few minutes.")
 )
 PHONE_IN_USE = (
-    "This number already serves 5 accounts, the most one number may serve. "
-    "Use another mobile number."
+    _l("This number already serves 5 accounts, the most one number may serve. "
+    "Use another mobile number.")
 )
-PHONE_SAME = "This is already your number for two-step verification."
-WRONG_PASSWORD = "That is not your current password."
-REAUTH_EXPIRED = "For your security, enter your current password again."
-SMS_ENABLED = "Two-step verification by SMS is on."
-PHONE_CHANGED = "Your phone number for two-step verification has been changed."
-TWO_STEP_DISABLED = "Two-step verification is off."
-APP_NEEDS_SMS = "Set up two-step verification by SMS first"
-APP_ENABLED = "Your authenticator app is on."
-APP_REPLACED = "Your authenticator app now uses the new key. The old key no longer works."
-APP_DISABLED = "Your authenticator app is off. Two-step verification by SMS stays on."
-APP_KEY_EXPIRED = "The secret key expired after 15 minutes. Get a new secret key."
-APP_ENABLED_SUBJECT = "An authenticator app was set up for your account"
-APP_MOVED_SUBJECT = "Your authenticator app was moved to a new key"
-SMS_ENABLED_SUBJECT = "Two-step verification is on"
-PHONE_CHANGED_SUBJECT = "Your phone number for two-step verification changed"
-TWO_STEP_DISABLED_SUBJECT = "Two-step verification was turned off"
-APP_DISABLED_SUBJECT = "Your authenticator app was turned off"
+PHONE_SAME = _l("This is already your number for two-step verification.")
+WRONG_PASSWORD = _l("That is not your current password.")
+REAUTH_EXPIRED = _l("For your security, enter your current password again.")
+SMS_ENABLED = _l("Two-step verification by SMS is on.")
+PHONE_CHANGED = _l("Your phone number for two-step verification has been changed.")
+TWO_STEP_DISABLED = _l("Two-step verification is off.")
+APP_NEEDS_SMS = _l("Set up two-step verification by SMS first")
+APP_ENABLED = _l("Your authenticator app is on.")
+APP_REPLACED = _l("Your authenticator app now uses the new key. The old key no longer works.")
+APP_DISABLED = _l("Your authenticator app is off. Two-step verification by SMS stays on.")
+APP_KEY_EXPIRED = _l("The secret key expired after 15 minutes. Get a new secret key.")
+APP_ENABLED_SUBJECT = _l("An authenticator app was set up for your account")
+APP_MOVED_SUBJECT = _l("Your authenticator app was moved to a new key")
+SMS_ENABLED_SUBJECT = _l("Two-step verification is on")
+PHONE_CHANGED_SUBJECT = _l("Your phone number for two-step verification changed")
+TWO_STEP_DISABLED_SUBJECT = _l("Two-step verification was turned off")
+APP_DISABLED_SUBJECT = _l("Your authenticator app was turned off")
 
 #: The re-authentication prompt of each flow of the Two-step verification
 #: section: a heading and one sentence saying what happens after "Continue"
 #: (the label and button stay CONTRACT.md's "Enter your current password" and
 #: "Continue"). ``app_move`` is "Get secret key" while the app is already on.
 REAUTH_PROMPTS = {
-    "sms": ("Set up two-step verification by SMS",
-            "Next you enter your mobile number and the code we send to it; from then "
-            "on, signing in and resetting your password also need a code."),
-    "phone": ("Change phone number",
-              "Next you enter your new number; your current number keeps working until "
-              "you enter the code we send to the new one."),
-    "app": ("Set up authenticator app",
-            "Next you add a secret key to your app; the app is on once you enter a code "
-            "from it."),
-    "app_move": ("Move authenticator app to a new key",
-                 "Next you get a new secret key; the current key keeps working until you "
-                 "enter a code from the new one."),
-    "app_disable": ("Disable authenticator app",
-                    "Codes from the app will no longer be accepted. Two-step verification "
-                    "by SMS stays on."),
-    "disable": ("Disable two-step verification",
-                "Codes will no longer be asked for when you sign in or reset your password, "
-                "and your other sessions will be signed out."),
+    "sms": (_l("Set up two-step verification by SMS"),
+            _l("Next you enter your mobile number and the code we send to it; from then "
+            "on, signing in and resetting your password also need a code.")),
+    "phone": (_l("Change phone number"),
+              _l("Next you enter your new number; your current number keeps working until "
+              "you enter the code we send to the new one.")),
+    "app": (_l("Set up authenticator app"),
+            _l("Next you add a secret key to your app; the app is on once you enter a code "
+            "from it.")),
+    "app_move": (_l("Move authenticator app to a new key"),
+                 _l("Next you get a new secret key; the current key keeps working until you "
+                 "enter a code from the new one.")),
+    "app_disable": (_l("Disable authenticator app"),
+                    _l("Codes from the app will no longer be accepted. Two-step verification "
+                    "by SMS stays on.")),
+    "disable": (_l("Disable two-step verification"),
+                _l("Codes will no longer be asked for when you sign in or reset your password, "
+                "and your other sessions will be signed out.")),
 }
 
 #: The warning of the password panel of "Disable two-step verification".
-DISABLE_WARNING = ("Turning off two-step verification makes your account less secure: "
-                   "anyone who learns your password can then sign in.")
+DISABLE_WARNING = _l("Turning off two-step verification makes your account less "
+                      "secure: anyone who learns your password can then sign in.")
 
 #: The closing sentence of the help under the second step for someone without
 #: the chosen factor (its ``lost_text``, then each other factor's
@@ -93,22 +96,22 @@ DISABLE_WARNING = ("Turning off two-step verification makes your account less se
 #: (``flask --app wsgi users reset-2sv``, README). Whole sentences, joined by
 #: :func:`lost_help` only, so each translates as a whole.
 LOST_CLOSING = {
-    ("sign_in", "none"): (
+    ("sign_in", "none"): _l(
         "Ask your administrator to reset two-step verification for your account; you "
         "can then sign in with your password."),
-    ("sign_in", "one"): (
+    ("sign_in", "one"): _l(
         "If you have neither, ask your administrator to reset two-step verification for "
         "your account; you can then sign in with your password."),
-    ("sign_in", "several"): (
+    ("sign_in", "several"): _l(
         "If you have none of them, ask your administrator to reset two-step verification "
         "for your account; you can then sign in with your password."),
-    ("recovery", "none"): (
+    ("recovery", "none"): _l(
         "Ask your administrator to reset two-step verification for your account, then "
         "open the link in the email again."),
-    ("recovery", "one"): (
+    ("recovery", "one"): _l(
         "If you have neither, ask your administrator to reset two-step verification for "
         "your account, then open the link in the email again."),
-    ("recovery", "several"): (
+    ("recovery", "several"): _l(
         "If you have none of them, ask your administrator to reset two-step verification "
         "for your account, then open the link in the email again."),
 }
@@ -116,9 +119,7 @@ LOST_CLOSING = {
 #: A method switch that names no method this person has: ``{methods}`` is the
 #: list of the person's factors (their ``choice_name``), as :func:`choose_method`
 #: joins it ("the authenticator app or SMS").
-CHOOSE_METHOD = "Choose {methods}."
-#: The language of the words here (a list is joined by its CLDR rules).
-LOCALE = "en"
+CHOOSE_METHOD = _l("Choose {methods}.")
 
 
 def lost_help(purpose: str, lost_text: str, switch_hints: list[str]) -> str:
@@ -132,24 +133,95 @@ def lost_help(purpose: str, lost_text: str, switch_hints: list[str]) -> str:
     :raises KeyError: for a purpose without a closing sentence.
     """
     others = ("none", "one", "several")[min(len(switch_hints), 2)]
-    return " ".join([lost_text, *switch_hints, LOST_CLOSING[(purpose, others)]])
+    sentences = [lost_text, *switch_hints, LOST_CLOSING[(purpose, others)]]
+    return " ".join(str(text) for text in sentences)
 
 
 def choose_method(names: list[str]) -> str:
     """:data:`CHOOSE_METHOD` for factors called ``names`` (their ``choice_name``,
     in registry order): "Choose the authenticator app or SMS."."""
-    return CHOOSE_METHOD.format(methods=format_list(names, style="or", locale=LOCALE))
+    return str(CHOOSE_METHOD).format(methods=format_list(
+        [str(name) for name in names], style="or", locale=get_locale() or "en"))
 
 
-#: A wait in words, by unit and number: :func:`duration`, and the page's live
-#: countdown (``static/app.js`` reads them from the page, so it holds no words).
-UNITS = {
-    "second": "1 second", "seconds": "{count} seconds",
-    "minute": "1 minute", "minutes": "{count} minutes",
-    "hours": "{count} hours",
-}
 #: Up to this many seconds a wait is said in minutes, above it in hours.
 MINUTES_UP_TO = 7200
+
+
+def clock_drift(minutes: int) -> str:
+    """The reply to an app code that fits the clock ``minutes`` away (whole
+    minutes, positive when the device runs ahead, never 0)."""
+    count = abs(minutes)
+    num = _number(count)
+    if minutes > 0:
+        return ngettext(
+            "That code is not right now: your device's clock seems to be about %(count)s minute "
+            "ahead. Set the device's date and time to update automatically (on phones: "
+            "Settings > Date & time > Set automatically), then enter the new code.",
+            "That code is not right now: your device's clock seems to be about %(count)s minutes "
+            "ahead. Set the device's date and time to update automatically (on phones: "
+            "Settings > Date & time > Set automatically), then enter the new code.",
+            count, count=num)
+    return ngettext(
+        "That code is not right now: your device's clock seems to be about %(count)s minute "
+        "behind. Set the device's date and time to update automatically (on phones: "
+        "Settings > Date & time > Set automatically), then enter the new code.",
+        "That code is not right now: your device's clock seems to be about %(count)s minutes "
+        "behind. Set the device's date and time to update automatically (on phones: "
+        "Settings > Date & time > Set automatically), then enter the new code.",
+        count, count=num)
+
+
+def _number(count: int) -> str:
+    """``count`` written for the current language (Babel, CLDR number symbols)."""
+    return format_decimal(count, locale=get_locale() or "en")
+
+
+def _seconds(count: int, num: str) -> str:
+    return ngettext("%(count)s second", "%(count)s seconds", count, count=num)
+
+
+def _minutes(count: int, num: str) -> str:
+    return ngettext("%(count)s minute", "%(count)s minutes", count, count=num)
+
+
+def _hours(count: int, num: str) -> str:
+    return ngettext("%(count)s hour", "%(count)s hours", count, count=num)
+
+
+_UNIT_WORDS = {"seconds": _seconds, "minutes": _minutes, "hours": _hours}
+
+
+def units() -> dict:
+    """A wait's words for the page's live countdown (``static/app.js`` reads them
+    from the page, so it holds no words), in the current language.
+
+    :return: ``{"seconds"|"minutes"|"hours": {category: "{count} ..."}}`` by CLDR
+        plural category (``one``, ``few``, ``many``, ``other``...; what the
+        browser's ``Intl.PluralRules`` names), ``{count}`` standing for the
+        number; and, as before, ``second``/``minute`` (the words for 1, with
+        ``{count}``) and ``seconds``/``minutes``/``hours`` of a plain plural
+        number under the key ``"plain"``. Plain ``str`` values, fit for JSON.
+    """
+    rule = (get_locale() or _english()).plural_form
+    forms: dict[str, dict[str, str]] = {}
+    for unit, words in _UNIT_WORDS.items():
+        by_category: dict[str, str] = {}
+        for n in range(200):  # every category an integer count can take below 200
+            by_category.setdefault(rule(n), str(words(n, "{count}")))
+        forms[unit] = by_category
+    return {
+        "second": str(_seconds(1, "1")), "seconds": str(_seconds(5, "{count}")),
+        "minute": str(_minutes(1, "1")), "minutes": str(_minutes(5, "{count}")),
+        "hours": str(_hours(5, "{count}")),
+        "forms": forms,
+    }
+
+
+def _english():
+    from babel import Locale
+
+    return Locale("en")
 
 
 def stated_seconds(seconds: int) -> int:
@@ -167,9 +239,7 @@ def duration(seconds: int) -> str:
     (rounded up, see :func:`stated_seconds`)."""
     stated = stated_seconds(seconds)
     if seconds < 60:
-        unit, count = ("second" if seconds == 1 else "seconds"), seconds
-    elif seconds <= MINUTES_UP_TO:
-        unit, count = ("minute" if stated == 60 else "minutes"), stated // 60
-    else:
-        unit, count = "hours", stated // 3600
-    return UNITS[unit].format(count=count)
+        return _seconds(seconds, _number(seconds))
+    if seconds <= MINUTES_UP_TO:
+        return _minutes(stated // 60, _number(stated // 60))
+    return _hours(stated // 3600, _number(stated // 3600))

@@ -14,6 +14,8 @@ import unicodedata
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+from ..i18n import lazy_text as _l
+
 MAX_INPUT_LENGTH = 40
 """Longest input accepted, in characters (the longest formatted E.164 number is ~25)."""
 
@@ -25,13 +27,13 @@ TOLL_FREE, PREMIUM_RATE, VOIP, PAGER, UAN, ...) is refused."""
 MASK_CHAR = "\u2022"  # BULLET
 VISIBLE_TAIL_DIGITS = 2
 
-MSG_EMPTY = "Enter a phone number."
-MSG_TOO_LONG = "The phone number is too long. Enter at most 40 characters."
-MSG_BAD_CHARS = "The phone number contains characters that are not allowed."
-MSG_NEED_COUNTRY = "Enter the number with + and the country code, for example +44 7400 123456."
-MSG_INVALID = "This is not a valid phone number. Check it and try again."
-MSG_EXTENSION = "Enter the number without an extension."
-MSG_NOT_MOBILE = "This number cannot receive text messages. Enter a mobile number."
+MSG_EMPTY = _l("Enter a phone number.")
+MSG_TOO_LONG = _l("The phone number is too long. Enter at most 40 characters.")
+MSG_BAD_CHARS = _l("The phone number contains characters that are not allowed.")
+MSG_NEED_COUNTRY = _l("Enter the number with + and the country code, for example +44 7400 123456.")
+MSG_INVALID = _l("This is not a valid phone number. Check it and try again.")
+MSG_EXTENSION = _l("Enter the number without an extension.")
+MSG_NOT_MOBILE = _l("This number cannot receive text messages. Enter a mobile number.")
 
 
 class PhoneError(ValueError):

@@ -44,7 +44,6 @@ _TEXT = {
     Problem.TOO_MANY: msg.CODE_TOO_MANY,
     Problem.WRONG: msg.CODE_WRONG,
     Problem.REPLAYED: msg.CODE_REPLAYED,
-    Problem.CLOCK_DRIFT: msg.CLOCK_DRIFT,
 }
 
 #: A code that was not right (a wait it started is said after it).
@@ -79,15 +78,14 @@ class Result:
         """The sentence to show the user; a wrong code that started a wait says so."""
         if self.problem is None:
             return ""
-        text = _TEXT[self.problem].format(
-            wait=msg.duration(self.wait),
-            minutes=abs(self.drift_minutes),
-            unit="minute" if abs(self.drift_minutes) == 1 else "minutes",
-            direction="ahead" if self.drift_minutes > 0 else "behind",
-        )
+        if self.problem is Problem.CLOCK_DRIFT:
+            text = msg.clock_drift(self.drift_minutes)
+        else:
+            text = _TEXT[self.problem].format(wait=msg.duration(self.wait))
         if self.wait and self.problem in WRONG:
-            text += " " + msg.THROTTLED.format(wait=msg.duration(self.wait))
-        return text
+            text = msg.TWO_SENTENCES.format(
+                first=text, second=msg.THROTTLED.format(wait=msg.duration(self.wait)))
+        return str(text)
 
     @property
     def held(self) -> bool:

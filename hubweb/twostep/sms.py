@@ -1,7 +1,9 @@
 """SMS senders (console, HTTP gateway, Twilio) and the one-time code message text.
 
-No Flask here: :func:`build_sender` takes a plain mapping of config values (``SMS_*`` and
-``TWILIO_*`` keys, see the settings table in the project contract). Phone numbers are
+No Flask app here: :func:`build_sender` takes a plain mapping of config values (``SMS_*``
+and ``TWILIO_*`` keys, see the settings table in the project contract). The code message
+is said through the catalog (Flask-Babel): in the language forced by the caller, English
+outside an app. Phone numbers are
 E.164 strings (ITU-T E.164, as produced by ``hubweb.twostep.phone.parse_phone``).
 
 :class:`SmsError` messages go to the operator log and never contain the SMS body (which
@@ -19,7 +21,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from flask_babel import ngettext
+
 DEFAULT_TIMEOUT = 10.0  # seconds
+#: The longest host (of ``BASE_URL``) and portal name allowed (hubweb.config): with
+#: them, the code message fits one SMS in every language (GSM-7 within 160
+#: characters, else UCS-2 within 70; checked by a test over every catalog).
+MAX_HOST = 20
+MAX_PORTAL = 12
 CONSOLE_LOGGER = "hubweb.sms.console"
 
 
@@ -207,6 +216,34 @@ def build_sender(cfg: Mapping[str, Any], record: Callable[[str, str], None]) -> 
     raise ValueError(f"SMS_BACKEND must be console, http or twilio, not {backend!r}")
 
 
+#: One SMS segment: 160 GSM 7-bit septets, else 70 UCS-2 code units (3GPP TS 23.038).
+GSM7_SEGMENT, UCS2_SEGMENT = 160, 70
+
+
+def gsm_septets(text: str) -> int | None:
+    """The GSM 7-bit septets of ``text`` (codec ``gsm0338``), or None when a
+    character is not in the GSM 03.38 alphabet (the SMS then goes as UCS-2)."""
+    import gsm0338  # noqa: F401 - registers the "gsm03.38" codec
+
+    try:
+        return len(text.encode("gsm03.38"))
+    except UnicodeEncodeError:
+        return None
+
+
+def ucs2_units(text: str) -> int:
+    """The UCS-2 (UTF-16) code units of ``text``; a character beyond the BMP takes two."""
+    return len(text.encode("utf-16-be")) // 2
+
+
+def fits_one_segment(text: str) -> bool:
+    """True when ``text`` goes as one SMS: GSM-7 within 160 septets, else UCS-2 within 70."""
+    septets = gsm_septets(text)
+    if septets is not None:
+        return septets <= GSM7_SEGMENT
+    return ucs2_units(text) <= UCS2_SEGMENT
+
+
 def otc_host(base_url: str) -> str:
     """The host for the origin-bound code line: the hostname of ``base_url``, without port.
 
@@ -235,9 +272,10 @@ def code_message(*, portal: str, code: str, minutes: int, base_url: str) -> str:
     :param minutes: lifetime of the code in minutes.
     :param base_url: the portal's ``BASE_URL``; see :func:`otc_host`.
     """
-    unit = "minute" if minutes == 1 else "minutes"
-    return (
-        f"{portal}: your verification code is {code}. It expires in {minutes} {unit}. "
-        "Do not share it with anyone; we will never ask for it.\n\n"
-        f"@{otc_host(base_url)} #{code}"
-    )
+    text = ngettext(
+        "%(portal)s: your verification code is %(code)s. It expires in %(num)d minute. "
+        "Do not share it with anyone; we will never ask for it.",
+        "%(portal)s: your verification code is %(code)s. It expires in %(num)d minutes. "
+        "Do not share it with anyone; we will never ask for it.",
+        minutes, portal=portal, code=code)
+    return f"{text}\n\n@{otc_host(base_url)} #{code}"

@@ -21,9 +21,12 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import force_locale
 
 from .. import outbox
 from ..extensions import db
+from ..i18n import language_of
+from ..i18n import lazy_text as _l
 from ..models import Authenticator, User
 from ..timeutil import utcnow
 from . import messages as msg
@@ -109,8 +112,9 @@ def send_code(user: User, phone: str, purpose: str) -> Result:
         return limit
     now, code = utcnow(), generate_code()
     code_hash = hash_code(_key(), code, context=_context(user, phone, purpose))
-    text = code_message(portal=current_app.config["PORTAL_NAME"], code=code,
-                        minutes=LIFETIME // 60, base_url=current_app.config["BASE_URL"])
+    with force_locale(language_of(user)):  # the account's language, else the page's
+        text = code_message(portal=current_app.config["PORTAL_NAME"], code=code,
+                            minutes=LIFETIME // 60, base_url=current_app.config["BASE_URL"])
     # Send first, write after: a write transaction left open while the gateway
     # answers (up to its timeout) would hold SQLite's database-wide write lock,
     # and everyone else's requests would fail with "database is locked".
@@ -241,7 +245,7 @@ class SmsFactor(FactorBase):
         remove_all(user, self.key)
 
 
-FACTOR = SmsFactor(key="sms", name="SMS", switch_label="Use SMS",
+FACTOR = SmsFactor(key="sms", name=_l("SMS"), switch_label=_l("Use SMS"),
                    template="twostep/_sms_input.html", sends=True, requires_base=False,
-                   choice_name="SMS", lost_text="No access to your phone?",
-                   switch_hint='Choose "Use SMS" to get a code by text message.')
+                   choice_name=_l("SMS"), lost_text=_l("No access to your phone?"),
+                   switch_hint=_l('Choose "Use SMS" to get a code by text message.'))

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from .. import mail
 from ..extensions import db
+from ..i18n import lazy_text as _l
 from ..models import User
 from ..timeutil import utcnow
 from .codes import ALERT_AFTER, failure_delay
@@ -71,7 +72,7 @@ def failed(user: User, problem: Problem, drift_minutes: int = 0) -> Result:
     """
     count = record_failure(user)
     if should_alert(count):
-        mail.queue(user, "Several wrong verification codes were entered", "factor_failures",
+        mail.queue(user, _l("Several wrong verification codes were entered"), "factor_failures",
                    count=count)
     db.session.commit()
     return Result(problem, wait_seconds(user), drift_minutes)

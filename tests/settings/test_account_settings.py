@@ -286,7 +286,7 @@ def test_sign_out_of_all_other_sessions(app, client, signed_in_firefox, second, 
     Auth(third).sign_in()
     reply = settings_post(client, "/settings/sessions/sign-out-others", {}, htmx)
     assert reply.status_code == 200
-    assert msg.OTHERS_ENDED.format(count=2) in text(reply)
+    assert msg.others_ended(2) in text(reply)
     assert is_fragment(reply) is htmx
     assert not is_signed_in(second)
     assert not is_signed_in(third)

@@ -1,0 +1,261 @@
+"""Languages: which one a request is answered in, and the catalogs (Flask-Babel).
+
+One catalog domain, ``messages``, in ``translations/`` at the repository root
+(``translations/<lang>/LC_MESSAGES/messages.po``, compiled to ``.mo`` by
+``make``). English is the source language: its texts are the ``msgid`` s.
+
+The language of a request (:func:`select_language`), first that applies:
+
+1. the signed-in person's saved choice (``users.language``);
+2. the ``language`` cookie set by the footer chooser (:data:`COOKIE`);
+3. the best match of the ``Accept-Language`` header (RFC 9110 section 12.5.4);
+4. the first of ``HUBWEB_LANGUAGES``.
+
+Outside a request (the mail queue, the CLI) it is the first configured
+language; mail and SMS to a person go out under
+:func:`flask_babel.force_locale` with :func:`language_of` that person.
+
+Templates get ``html_lang`` (a BCP 47 tag), ``html_dir`` (``ltr`` or
+``rtl``), ``languages`` (``[(tag, name in its own language), ...]``),
+``current_language`` (a tag) and ``language_next`` (the path the chooser
+returns to, or None on a page whose path carries a token), and the filter
+``when`` (:func:`format_when`), from :func:`init_app`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from babel import Locale, negotiate_locale
+from babel.dates import format_skeleton
+from flask import current_app, g, has_request_context, request
+from flask_babel import Babel, get_locale, gettext
+from markupsafe import Markup, escape
+
+#: The languages hubweb ships catalogs for; ``HUBWEB_LANGUAGES`` is a subset.
+SUPPORTED = ("en", "de", "fr", "es", "ru", "ar")
+#: The default of ``HUBWEB_LANGUAGES``: the first one is the default language.
+DEFAULT_LANGUAGES = "en,de,fr,es,ru,ar"
+#: The cookie the chooser sets (CONTRACT.md, field ``language``).
+COOKIE = "language"
+#: How long the chooser's cookie lives, in seconds (one year).
+COOKIE_MAX_AGE = 365 * 24 * 3600
+#: Where the catalogs live: ``translations/`` beside the ``hubweb`` package.
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+
+babel = Babel()
+
+
+class LazyText(str):
+    """A text of the catalog, said in the current language wherever it is used.
+
+    Its ``str`` value is the English source (the ``msgid``): it compares, hashes
+    and is found with ``in`` as that English text. Anything that asks for its
+    words translates it at that moment: ``str()``, Jinja (``__html__``; plain
+    text templates call ``str()``), ``format``, ``%``, f-strings and ``+``.
+    ``json.dumps``, ``str.join`` and headers read the raw value, so the text
+    must be passed through ``str()`` before it reaches JSON, a header or the
+    database (a test checks the places that do).
+
+    Module-level texts are ``lazy_text("...")`` (imported as ``_l``; ``make
+    messages`` extracts ``_l`` and ``lazy_gettext`` calls).
+    """
+
+    __slots__ = ()
+
+    @property
+    def source(self) -> str:
+        """The English source text (the catalog's ``msgid``)."""
+        return str.__str__(self)
+
+    def __str__(self) -> str:
+        return gettext(self.source)
+
+    def __html__(self) -> Markup:
+        return escape(str(self))
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def format(self, *args, **kwargs) -> str:  # noqa: D102 - str.format, translated
+        return str(self).format(*args, **kwargs)
+
+    def format_map(self, mapping) -> str:  # noqa: D102 - str.format_map, translated
+        return str(self).format_map(mapping)
+
+    def __mod__(self, values) -> str:
+        return str(self) % values
+
+    def __add__(self, other: str) -> str:
+        return str(self) + other
+
+    def __radd__(self, other: str) -> str:
+        return other + str(self)
+
+    def __repr__(self) -> str:
+        return f"lazy_text({self.source!r})"
+
+
+def lazy_text(source: str) -> LazyText:
+    """Mark ``source`` (English) for the catalog; see :class:`LazyText`."""
+    return LazyText(source)
+
+
+def parse_languages(value) -> list[str]:
+    """Read ``HUBWEB_LANGUAGES``: ``"en,de"`` or a JSON list ``["en", "de"]``.
+
+    :return: the tags in order, lower case, without repeats.
+    :raises ValueError: when empty, or holding a tag not in :data:`SUPPORTED`.
+    """
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"must be a comma-separated list of language tags; got {value!r}")
+    tags: list[str] = []
+    for item in items:
+        tag = str(item).strip().lower().replace("_", "-")
+        if tag not in SUPPORTED:
+            raise ValueError(
+                f"knows only {', '.join(SUPPORTED)}; got {str(item).strip()!r}"
+            )
+        if tag not in tags:
+            tags.append(tag)
+    if not tags:
+        raise ValueError("must name at least one language")
+    return tags
+
+
+def languages() -> list[str]:
+    """The configured language tags (``HUBWEB_LANGUAGES``), the default first."""
+    return current_app.config["LANGUAGES"]
+
+
+def is_language(tag: object) -> bool:
+    """True when ``tag`` is one of the configured languages (exact, lower case)."""
+    return isinstance(tag, str) and tag in languages()
+
+
+def language_of(user) -> str:
+    """The language to write to ``user`` in (mail, SMS): the account's saved
+    one when still offered, else the language of the current request.
+
+    :param user: a :class:`~hubweb.models.User`, or ``None``.
+    :return: a tag from ``HUBWEB_LANGUAGES``.
+    """
+    saved = getattr(user, "language", None)
+    if is_language(saved):
+        return saved
+    return current_language()
+
+
+def current_language() -> str:
+    """The tag of the language this request (or app context) is answered in."""
+    locale = get_locale()
+    tag = str(locale).replace("_", "-").lower() if locale is not None else ""
+    return tag if is_language(tag) else languages()[0]
+
+
+def _saved_language() -> str | None:
+    """The signed-in person's saved language, or None (not signed in, none saved,
+    or the session could not be read)."""
+    if g.get("database_down"):
+        return None
+    from flask_login import current_user
+
+    user = current_user._get_current_object() if current_user else None
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return getattr(user, "language", None)
+
+
+def select_language() -> str:
+    """Flask-Babel's locale selector: see the module docstring for the order."""
+    offered = languages()
+    if not has_request_context():
+        return offered[0]
+    saved = _saved_language()
+    if saved in offered:
+        return saved
+    cookie = request.cookies.get(COOKIE)
+    if cookie in offered:
+        return cookie
+    return best_match(request.accept_languages.values(), offered) or offered[0]
+
+
+def best_match(preferred, offered: list[str]) -> str | None:
+    """The first of ``preferred`` (``Accept-Language`` ranges, best first) that
+    ``offered`` has, else its primary language (``de-CH`` -> ``de``); RFC 4647
+    section 3.4 "Lookup", as Babel's :func:`~babel.core.negotiate_locale` does.
+    ``*`` matches nothing, so it leaves the default."""
+    wanted = [str(tag).strip().lower() for tag in preferred if tag and tag != "*"]
+    return negotiate_locale(wanted, offered, sep="-", aliases=None)
+
+
+def language_name(tag: str) -> str:
+    """The name of language ``tag`` in that language (``de`` -> ``Deutsch``)."""
+    name = Locale.parse(tag.replace("-", "_")).get_display_name() or tag
+    return name[:1].upper() + name[1:]
+
+
+def text_direction(tag: str) -> str:
+    """``rtl`` for a right-to-left language (per CLDR), else ``ltr``."""
+    return Locale.parse(tag.replace("-", "_")).text_direction
+
+
+def init_app(app) -> None:
+    """Set Flask-Babel up on ``app`` and give templates the language variables.
+
+    ``app.config["LANGUAGES"]`` must already be the parsed list (see
+    :func:`hubweb.config.validate`).
+    """
+    app.config["BABEL_DEFAULT_LOCALE"] = app.config["LANGUAGES"][0]
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    app.config["BABEL_DOMAIN"] = "messages"
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
+    babel.init_app(app, locale_selector=select_language)
+    app.add_template_filter(format_when, "when")
+
+    @app.context_processor
+    def _language_globals():
+        tag = current_language()
+        return {
+            "html_lang": tag,
+            "html_dir": text_direction(tag),
+            "current_language": tag,
+            "languages": [(t, language_name(t)) for t in languages()],
+            "language_next": return_path(),
+        }
+
+
+def format_when(value: datetime, seconds: bool = False) -> str:
+    """A moment for people, in the current language, in UTC, saying so:
+    ``Dec 7, 2026, 15:47 UTC`` (en), ``7. Dez. 2026, 15:47 UTC`` (de).
+
+    The Jinja filter ``when`` (``{{ event.created_at|when }}``); CLDR's
+    date (skeleton ``yMMMd``) and 24-hour time (``Hm``) joined by its medium
+    date-time pattern (Babel).
+
+    :param value: an aware datetime (hubweb.timeutil: every stored one is).
+    :param seconds: say the seconds too.
+    """
+    locale = get_locale() or Locale.parse(languages()[0])
+    value = value.astimezone(UTC)
+    date = format_skeleton("yMMMd", value, tzinfo=UTC, locale=locale)
+    time = format_skeleton("Hms" if seconds else "Hm", value, tzinfo=UTC, locale=locale)
+    joined = str(locale.datetime_formats["medium"]).replace("{1}", date).replace("{0}", time)
+    return gettext("%(when)s UTC", when=joined)
+
+
+def return_path() -> str | None:
+    """The path (and query) of this page for the chooser's ``next`` field, or None.
+
+    None for a request other than GET (its URL may not answer a GET) and for a
+    page whose URL carries an emailed token (``/reset-password/<token>``): the
+    token must not be copied into a form field; the chooser then goes back by
+    the Referer, or home.
+    """
+    if not has_request_context() or request.method != "GET":
+        return None
+    if request.view_args and "token" in request.view_args:
+        return None
+    return request.full_path.rstrip("?")
