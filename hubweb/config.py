@@ -78,6 +78,9 @@ DEFAULTS: dict[str, object] = {
     "SESSION_ABSOLUTE_TIMEOUT": 24 * 3600,
     "SESSION_TOUCH_INTERVAL": 60,
     "PENDING_SIGN_IN_TIMEOUT": 600,
+    # Days security events, ended sessions, used links and codes and sent emails
+    # are kept before `flask purge` deletes them (GDPR art. 5(1)(e)).
+    "RETENTION_DAYS": 90,
     # Flask-WTF: tokens live as long as the server session that holds them.
     "WTF_CSRF_TIME_LIMIT": None,
     "WTF_CSRF_SSL_STRICT": False,
@@ -217,6 +220,8 @@ def validate(cfg) -> None:
     _number(cfg, "MAIL_TIMEOUT", 0.1, integer=False)
     _number(cfg, "SMS_HTTP_TIMEOUT", 0.1, integer=False)
     _number(cfg, "PROXY_FIX", 0)
+    # At least a day: the SMS send limits read a day of sent codes.
+    _number(cfg, "RETENTION_DAYS", 1)
     _validate_database(cfg)
     _validate_limiter(cfg)
 

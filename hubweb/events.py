@@ -32,6 +32,9 @@ KINDS: dict[str, str] = {
     "app_replaced": _l("Authenticator app moved to a new secret key"),
     "app_disabled": _l("Authenticator app turned off"),
     "two_step_reset_by_operator": _l("Two-step verification turned off by an administrator"),
+    "email_change_requested": _l("Change of email address requested"),
+    "email_changed": _l("Email address changed"),
+    "data_exported": _l("Your data was downloaded"),
 }
 
 RECENT_LIMIT = 20

@@ -2,5 +2,16 @@
 
 # The views, and one flow module per factor flow (each registers its flows and
 # panels in .flow_table).
-from . import app_setup, disable, routes, sms_setup, two_step  # noqa: F401
+# The Account section's actions, behind one gate (.account_gate).
+from . import (  # noqa: F401
+    account_actions,
+    account_deletion,
+    app_setup,
+    data_export,
+    disable,
+    email_change,
+    routes,
+    sms_setup,
+    two_step,
+)
 from .blueprint import bp  # noqa: F401 - registered by hubweb.create_app
