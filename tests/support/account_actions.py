@@ -19,16 +19,18 @@ def pass_password(client, action: str, password: str = PASSWORD):
                 token=token_of(page))
 
 
-def pass_gate(client, action: str, outbox=None, phone: str = PHONE):
-    """The password, then (when asked for) the SMS code; returns the action's
-    page as the browser then shows it."""
+def pass_gate(client, action: str, outbox=None, phone: str = PHONE, *,
+              code: str | None = None, method: str = "sms"):
+    """The password, then (when asked for) the second step: ``code`` by
+    ``method``, by default the newest SMS code to ``phone``; returns the
+    action's page as the browser then shows it."""
     reply = pass_password(client, action)
     assert reply.status_code == 303, reply.status_code
     if reply.headers["Location"].endswith("/verify"):
         verify = client.get(reply.headers["Location"])
         assert verify.status_code == 200
         reply = post(client, reply.headers["Location"],
-                     {"code": last_sms_code(outbox, phone), "method": "sms"},
+                     {"code": code or last_sms_code(outbox, phone), "method": method},
                      token=token_of(verify))
         assert reply.status_code == 303, reply.status_code
     assert reply.headers["Location"] == page_of(action)
