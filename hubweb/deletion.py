@@ -6,7 +6,8 @@ One transaction deletes, in order: every row of every table with a
 everywhere; second factors; SMS codes; emailed links; security events; and
 any table added later with such a column, found from the schema, not a
 list), the account itself, then what holds its address or number without
-its id: the mail queue's emails to the address (sent or not) and the
+its id: the mail queue's emails to the address (sent or not) and to the new
+addresses of its pending changes of address, and the
 development outbox's emails to it and SMS to its numbers (a number another
 account still uses is kept). Then the goodbye email is queued, the only row
 left that holds the address, and one anonymous line is logged (its time; no
@@ -24,7 +25,7 @@ from . import i18n, mail
 from .extensions import db
 from .i18n import lazy_text as _l
 from .mailqueue import QueuedMail
-from .models import Authenticator, OutboxMessage, User
+from .models import Authenticator, EmailToken, OutboxMessage, User
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +47,19 @@ def delete_account(user: User) -> None:
     email, user_id = user.email, user.id
     language = i18n.language_of(user)
     phones = [row.lookup for row in user.authenticators if row.kind == "sms" and row.lookup]
+    # The links to new addresses this account asked for: their emails go too.
+    addresses = {email.lower(), *(a.lower() for a in db.session.scalars(
+        sa.select(EmailToken.new_email).where(EmailToken.user_id == user_id,
+                                              EmailToken.new_email.is_not(None))))}
     for table in keyed_tables():
         db.session.execute(sa.delete(table).where(table.c.user_id == user_id))
     db.session.expunge(user)
     db.session.execute(sa.delete(User).where(User.id == user_id))
     db.session.execute(sa.delete(QueuedMail).where(
-        sa.func.lower(QueuedMail.recipient) == email.lower()))
+        sa.func.lower(QueuedMail.recipient).in_(addresses)))
     db.session.execute(sa.delete(OutboxMessage).where(
         OutboxMessage.channel == "email",
-        sa.func.lower(OutboxMessage.recipient) == email.lower()))
+        sa.func.lower(OutboxMessage.recipient).in_(addresses)))
     still_used = set(db.session.scalars(sa.select(Authenticator.lookup).where(
         Authenticator.kind == "sms", Authenticator.lookup.in_(phones))))
     gone = [phone for phone in phones if phone not in still_used]

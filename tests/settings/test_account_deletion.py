@@ -94,7 +94,8 @@ def test_deletion_signs_out_everywhere_and_says_goodbye(app, client, signed_in, 
 
 
 @pytest.mark.parametrize("backend", ["console", "smtp"])
-def test_no_row_keeps_the_id_the_address_or_the_number(app, backend, make_user, outbox):
+def test_no_row_keeps_the_id_the_address_or_the_number(app, backend, make_user, outbox,
+                                                       clock):
     app.config["MAIL_BACKEND"] = backend
     from tests.support.authenticator import set_up
     user_id = make_user()
@@ -104,8 +105,16 @@ def test_no_row_keeps_the_id_the_address_or_the_number(app, backend, make_user, 
     # A pending change of address and a reset link: rows that hold both.
     token = token_of(client.get("/forgot-password"))
     post(client, "/forgot-password", {"email": EMAIL}, token=token)
+    clock.shift(600)
+    pass_gate(client, "email", outbox)
+    post(client, "/settings/account/email/change", {"new_email": "new@example.org"},
+         token=token_of(client.get("/settings/account")))
     keeper = make_user("keeper@example.com")
-    assert rows_keyed_to(app, user_id, [EMAIL, PHONE])  # the walk finds them before
+    before = rows_keyed_to(app, user_id, [EMAIL, PHONE, "new@example.org"])
+    tables = {table for table, _ in before}
+    assert {"users", "sessions", "authenticators", "sms_codes", "email_tokens",
+            "security_events"} <= tables  # the walk finds them before
+    assert ("mail_queue" if backend == "smtp" else "dev_outbox") in tables
     from hubweb import deletion
     from hubweb.models import User
     with app.test_request_context():
@@ -113,7 +122,7 @@ def test_no_row_keeps_the_id_the_address_or_the_number(app, backend, make_user, 
         db.session.commit()
     allow = goodbye_row if backend == "console" else (
         lambda table, row: table == "mail_queue" and row["kind"] == "account_deleted")
-    assert rows_keyed_to(app, user_id, [EMAIL, PHONE], allow) == []
+    assert rows_keyed_to(app, user_id, [EMAIL, PHONE, "new@example.org"], allow) == []
     assert rows_keyed_to(app, keeper, ["keeper@example.com"])  # others are kept
 
 
