@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import sqlalchemy as sa
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from . import accounts, sessions
 from .extensions import db
@@ -100,6 +100,7 @@ def delete_user(email: str, yes: bool) -> None:
 
 
 @click.command("purge")
+@with_appcontext
 def purge_all() -> None:
     """Delete what is older than HUBWEB_RETENTION_DAYS; shorten IPs older than 30 days.
 
