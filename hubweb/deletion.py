@@ -56,10 +56,10 @@ def delete_account(user: User) -> None:
     db.session.expunge(user)
     db.session.execute(sa.delete(User).where(User.id == user_id))
     db.session.execute(sa.delete(QueuedMail).where(
-        sa.func.lower(QueuedMail.recipient).in_(addresses)))
+        sa.func.lower(QueuedMail.recipient).in_(sorted(addresses))))
     db.session.execute(sa.delete(OutboxMessage).where(
         OutboxMessage.channel == "email",
-        sa.func.lower(OutboxMessage.recipient).in_(addresses)))
+        sa.func.lower(OutboxMessage.recipient).in_(sorted(addresses))))
     still_used = set(db.session.scalars(sa.select(Authenticator.lookup).where(
         Authenticator.kind == "sms", Authenticator.lookup.in_(phones))))
     gone = [phone for phone in phones if phone not in still_used]
