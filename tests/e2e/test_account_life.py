@@ -68,6 +68,7 @@ def test_download_your_data(portal, js):
     open_settings(page)
     account_section(page).get_by_role("button", name="Download your data").click()
     give_password(portal, page, acct, "download")
+    expect(page.get_by_text("The file holds your account")).to_be_visible()  # arrived
     portal.check(page, "download: the button")
     with page.expect_download() as info:
         page.get_by_role("button", name="Download your data").click()
