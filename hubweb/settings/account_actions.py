@@ -33,18 +33,21 @@ PANELS: dict = {}
 
 
 def page_url(action: str) -> str:
+    """The path of ``action``'s page, ``/settings/account/<action>``."""
     return url_for("settings.account_action", action=action)
 
 
 def _succeeded(step):
+    """The right second-factor answer: noted on the gate, then the action's page
+    (which asks for the password again when its window closed meanwhile)."""
     record = gate.state(_action())
-    if record is None:  # the password's window closed while the code was typed
-        return redirect_to(page_url(_action()))
-    gate.second_step_given(record)
+    if record is not None:
+        gate.second_step_given(record)
     return redirect_to(page_url(_action()))
 
 
 def _action() -> str:
+    """The action of this request's URL (``email``, ``export``, ``delete``)."""
     return (request.view_args or {}).get("action", "")
 
 
