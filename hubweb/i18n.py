@@ -44,9 +44,6 @@ COOKIE_MAX_AGE = 365 * 24 * 3600
 #: Where the catalogs live: ``translations/`` beside the ``hubweb`` package.
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
-babel = Babel()
-
-
 class LazyText(str):
     """A text of the catalog, said in the current language wherever it is used.
 
@@ -212,7 +209,9 @@ def init_app(app) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     app.config["BABEL_DOMAIN"] = "messages"
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
-    babel.init_app(app, locale_selector=select_language)
+    # One Babel per app: Flask-Babel caches the catalogs it loaded on the Babel
+    # object, by language only, so apps sharing one (tests) would share catalogs.
+    Babel(app, locale_selector=select_language)
     app.add_template_filter(format_when, "when")
 
     @app.context_processor

@@ -451,3 +451,19 @@ def test_email_validator_reasons_only_on_english_pages(app):
             addresses.check("no-at-sign.example.com")
     assert "@-sign" in str(english.value)
     assert str(german.value) == str(addresses.ADDRESS_INVALID)
+
+
+@pytest.mark.parametrize(("cookie", "lang", "direction"), [
+    ("ar", "ar", "rtl"), ("ru", "ru", "ltr"), ("de", "de", "ltr"), (None, "en", "ltr")])
+def test_templates_get_the_page_language_and_direction(app, cookie, lang, direction):
+    from flask import render_template_string
+
+    headers = {"Cookie": f"language={cookie}"} if cookie else {}
+    with app.test_request_context("/sign-in", headers=headers):
+        html = render_template_string(
+            '<html lang="{{ html_lang }}" dir="{{ html_dir }}">'
+            "{% for tag, name in languages %}{{ tag }}={{ name }};{% endfor %}"
+            "{{ current_language }} {{ language_next }}")
+    assert html == (f'<html lang="{lang}" dir="{direction}">en=English;de=Deutsch;'
+                    "fr=Français;es=Español;ru=Русский;ar=العربية;"
+                    f"{lang} /sign-in")
