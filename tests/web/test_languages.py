@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
-from flask_babel import force_locale, get_domain
+from flask_babel import force_locale
 
 from hubweb import create_app, i18n, passwords
 from hubweb.config import ConfigError
@@ -88,12 +88,8 @@ def app(request, tmp_path, migrated_db, test_catalogs):
     app = create_app(config)
     with app.app_context():
         limiter.reset()
-        # Flask-Babel keeps loaded catalogs per process, by language alone: drop
-        # the real ones another test file loaded, so these test catalogs are read.
-        get_domain().cache.clear()
     yield app
     with app.app_context():
-        get_domain().cache.clear()  # and the test catalogs for the next file
         db.engine.dispose()
 
 
