@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import sqlalchemy as sa
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from . import accounts, sessions, trusted_browsers
 from .extensions import db
@@ -74,6 +74,46 @@ def reset_2sv(email: str) -> None:
                    "two_step_reset")
         db.session.commit()
     click.echo(f"Two-step verification is now off for {user.email}.")
+
+
+@users.command("delete")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete_user(email: str, yes: bool) -> None:
+    """Delete the account of EMAIL and everything keyed to it (GDPR art. 17).
+
+    Signs it out everywhere and sends the goodbye email
+    (:func:`hubweb.deletion.delete_account`). Asks first, unless ``--yes``.
+    """
+    from . import deletion
+
+    user = accounts.find_by_email(email)
+    if user is None:
+        raise click.ClickException(f"No account for {email}.")
+    if not yes:
+        click.confirm(f"Delete the account {user.email} and all its data? This cannot be "
+                      "undone", abort=True)
+    with current_app.test_request_context(headers={"User-Agent": "flask users delete"}):
+        deletion.delete_account(user)
+        db.session.commit()
+    click.echo(f"Deleted the account {email} and its data.")
+
+
+@click.command("purge")
+@with_appcontext
+def purge_all() -> None:
+    """Delete what is older than HUBWEB_RETENTION_DAYS; shorten IPs older than 30 days.
+
+    Run it from cron, e.g. daily (README, "Privacy").
+    """
+    from . import purge as purging
+
+    counts = purging.run(current_app)
+    days = current_app.config["RETENTION_DAYS"]
+    click.echo(f"Older than {days} days: deleted {counts['events']} security events, "
+               f"{counts['sessions']} sessions, {counts['tokens']} emailed links, "
+               f"{counts['codes']} SMS codes, {counts['emails']} sent emails, "
+               f"{counts['outbox']} outbox messages; shortened {counts['ips']} IP addresses.")
 
 
 @sessions_cli.command("purge")
@@ -159,3 +199,4 @@ def init_app(app) -> None:
     app.cli.add_command(sessions_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(mail_cli)
+    app.cli.add_command(purge_all)

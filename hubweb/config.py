@@ -83,6 +83,9 @@ DEFAULTS: dict[str, object] = {
     # Days a browser may skip the second step of sign-in after "Don't ask again
     # on this browser" (hubweb.trusted_browsers); 0 turns the offer off.
     "TRUST_BROWSER_DAYS": 0,
+    # Days security events, ended sessions, used links and codes and sent emails
+    # are kept before `flask purge` deletes them (GDPR art. 5(1)(e)).
+    "RETENTION_DAYS": 90,
     # Flask-WTF: tokens live as long as the server session that holds them.
     "WTF_CSRF_TIME_LIMIT": None,
     "WTF_CSRF_SSL_STRICT": False,
@@ -225,6 +228,8 @@ def validate(cfg) -> None:
     _number(cfg, "SMS_HTTP_TIMEOUT", 0.1, integer=False)
     _number(cfg, "PROXY_FIX", 0)
     _validate_trust_days(cfg)
+    # At least a day: the SMS send limits read a day of sent codes.
+    _number(cfg, "RETENTION_DAYS", 1)
     _validate_database(cfg)
     _validate_limiter(cfg)
 

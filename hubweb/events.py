@@ -42,6 +42,9 @@ KINDS: dict[str, str] = {
     "key_added": _l("Security key added"),
     "key_removed": _l("Security key removed"),
     "key_counter": _l("Security key refused: it may have been copied"),
+    "email_change_requested": _l("Change of email address requested"),
+    "email_changed": _l("Email address changed"),
+    "data_exported": _l("Your data was downloaded"),
 }
 
 RECENT_LIMIT = 20

@@ -229,10 +229,12 @@ class SecurityEvent(db.Model):
 
 
 class EmailToken(db.Model):
-    """A single-use emailed link (confirmation or password reset).
+    """A single-use emailed link (confirmation, password reset, new address).
 
-    Only the SHA-256 of the token is stored. ``purpose`` is ``confirm`` or
-    ``reset``; ``used_at`` is set when the link is used or voided by a newer one.
+    Only the SHA-256 of the token is stored. ``purpose`` is ``confirm``,
+    ``reset`` or ``email_change``; ``new_email`` is the normalised address an
+    ``email_change`` link confirms (``None`` for the others); ``used_at`` is set
+    when the link is used or voided by a newer one.
     ``credential_version`` is the account's :attr:`User.credential_version` when
     the link was issued (see :mod:`hubweb.tokens`).
     """
@@ -250,6 +252,7 @@ class EmailToken(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     credential_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    new_email: Mapped[str | None] = mapped_column(sa.String(320))
 
     user: Mapped[User] = relationship(lazy="joined")
 

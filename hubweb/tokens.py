@@ -38,7 +38,7 @@ from .models import EmailToken, User
 from .timeutil import utcnow
 
 #: purpose -> lifetime in seconds.
-LIFETIMES = {"confirm": 24 * 3600, "reset": 3600}
+LIFETIMES = {"confirm": 24 * 3600, "reset": 3600, "email_change": 24 * 3600}
 
 
 class TokenProblem(enum.Enum):
@@ -54,10 +54,12 @@ def _hash(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def issue(user: User, purpose: str) -> str:
+def issue(user: User, purpose: str, new_email: str | None = None) -> str:
     """Create a token for ``user``; void older unused ones of the same purpose.
 
-    :param purpose: ``confirm`` (valid 24 hours) or ``reset`` (1 hour).
+    :param purpose: ``confirm`` (valid 24 hours), ``reset`` (1 hour) or
+        ``email_change`` (24 hours).
+    :param new_email: for ``email_change``, the normalised address it confirms.
     :return: the raw token for the URL. The caller commits.
     """
     now = utcnow()
@@ -74,6 +76,7 @@ def issue(user: User, purpose: str) -> str:
             purpose=purpose,
             token_hash=_hash(raw),
             credential_version=user.credential_version,
+            new_email=new_email,
             created_at=now,
             expires_at=now + timedelta(seconds=LIFETIMES[purpose]),
         )

@@ -42,3 +42,34 @@ def browsers_forgotten(count: int) -> str:
                     "%(count)s trusted browsers forgotten: each will ask for a code at its "
                     "next sign-in.",
                     count, count=format_decimal(count, locale=get_locale() or "en"))
+
+
+#: The Account section's actions: the heading and sentence of each one's
+#: "Enter your current password" prompt (label and button stay CONTRACT.md's).
+ACTION_PROMPTS = {
+    "email": (_l("Change email address"),
+              _l("Next you enter your new address; your current address stays in use "
+                 "until you open the link we send to the new one.")),
+    "export": (_l("Download your data"),
+               _l("Next you can download everything this portal holds about your account "
+                  "as a JSON file.")),
+    "delete": (_l("Delete account"),
+               _l("Next we show what will be deleted and ask you to confirm.")),
+}
+EMAIL_SAME = _l("This is already your email address.")
+#: The same reply whether or not the new address belongs to another account.
+EMAIL_LINK_SENT = _l("We sent a link to {email}. Open it within 24 hours to start using "
+                     "that address; until then, your current address stays in use.")
+EMAIL_CHANGED = _l("Your email address is now {email}.")
+EMAIL_TAKEN_NOW = _l("That address now belongs to another account. Your email address "
+                     "was not changed.")
+EMAIL_CHANGE_SUBJECT = _l("Confirm your new email address")
+EMAIL_CHANGE_OLD_SUBJECT = _l("A change of your email address was requested")
+EMAIL_TAKEN_SUBJECT = _l("Someone tried to use your email address")
+EMAIL_CHANGED_SUBJECT = _l("Your email address was changed")
+EXPORT_SUBJECT = _l("Your data was downloaded")
+DELETE_MISMATCH = _l("That is not your account's email address.")
+DELETED = _l("Your account has been deleted. We sent a last email to confirm it.")
+GOODBYE_SUBJECT = _l("Your account was deleted")
+REAUTH_AGAIN = _l("For your security, enter your current password again.")
+EMAIL_CHANGE_LIMIT = _l("Too many links were sent in the last hour. Try again later.")

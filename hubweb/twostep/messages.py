@@ -157,6 +157,15 @@ LOST_CLOSING = {
     ("recovery", "several"): _l(
         "If you have none of them, ask your administrator to reset two-step verification "
         "for your account, then open the link in the email again."),
+    ("account", "none"): _l(
+        "Ask your administrator to reset two-step verification for your account, then "
+        "start again from your account settings."),
+    ("account", "one"): _l(
+        "If you have neither, ask your administrator to reset two-step verification for "
+        "your account, then start again from your account settings."),
+    ("account", "several"): _l(
+        "If you have none of them, ask your administrator to reset two-step verification "
+        "for your account, then start again from your account settings."),
 }
 
 #: A method switch that names no method this person has: ``{methods}`` is the

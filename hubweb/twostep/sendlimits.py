@@ -38,7 +38,8 @@ from ..extensions import db
 from .models import SmsCode
 
 #: The budget of each purpose: ``own`` (the verified number) or ``claim``.
-BUDGETS = {"sign_in": "own", "recovery": "own", "setup": "claim", "change_phone": "claim"}
+BUDGETS = {"sign_in": "own", "recovery": "own", "account": "own",
+           "setup": "claim", "change_phone": "claim"}
 #: Purposes whose code goes to a number the account has not proved it holds.
 CLAIMS = ("setup", "change_phone")
 #: Seconds to wait after the 1st, 2nd, 3rd and later unconfirmed send of a budget.

@@ -44,7 +44,7 @@ __all__ = ["Problem", "Result", "failed", "send_code", "check_code", "send_limit
 
 log = logging.getLogger(__name__)
 
-PURPOSES = ("setup", "sign_in", "recovery", "change_phone")
+PURPOSES = ("setup", "sign_in", "recovery", "change_phone", "account")
 LIFETIME = 300  # seconds
 MAX_ATTEMPTS = 5
 #: How many accounts one number may serve (:func:`number_problem`).
