@@ -19,6 +19,8 @@ from cryptography.fernet import Fernet
 
 DEFAULTS: dict[str, object] = {
     "BASE_URL": "http://127.0.0.1:5000",
+    # WebAuthn relying-party id; None: the host of BASE_URL.
+    "WEBAUTHN_RP_ID": None,
     "SMS_BACKEND": "console",
     "SMS_HTTP_URL": None,
     "SMS_HTTP_TOKEN": None,
@@ -103,6 +105,7 @@ TEXT_SETTINGS = (
     "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER", "MAIL_SENDER",
     "RATELIMIT_STORAGE_URI",
     "RATELIMIT_KEY_PREFIX", "TOTP_ISSUER", "PHONE_DEFAULT_REGION", "PORTAL_NAME",
+    "WEBAUTHN_RP_ID",
 )
 
 
@@ -185,6 +188,7 @@ def validate(cfg) -> None:
             f"HUBWEB_BASE_URL must be an http(s) URL; got {cfg['BASE_URL']!r}"
         )
     _validate_sms_lengths(cfg, base.hostname)
+    _validate_rp_id(cfg, base.hostname)
     issuer = cfg["TOTP_ISSUER"]
     if not isinstance(issuer, str) or not issuer.strip() or ":" in issuer:
         raise ConfigError(
@@ -279,6 +283,36 @@ def _validate_trust_days(cfg) -> None:
         raise ConfigError(
             f"HUBWEB_TRUST_BROWSER_DAYS must be a whole number of days from 0 (off) to "
             f"{MAX_TRUST_BROWSER_DAYS}; got {value!r}")
+
+
+def _validate_rp_id(cfg, host: str) -> None:
+    """``WEBAUTHN_RP_ID``: none (the base URL's host) or that host or a parent
+    domain of it (:func:`rp_id_problem`)."""
+    rp_id = cfg.get("WEBAUTHN_RP_ID")
+    if rp_id in (None, ""):
+        cfg["WEBAUTHN_RP_ID"] = None
+        return
+    problem = rp_id_problem(str(rp_id), host) if isinstance(rp_id, str) else "text"
+    if problem:
+        raise ConfigError(f"HUBWEB_WEBAUTHN_RP_ID must be {problem}; got {rp_id!r}")
+
+
+def rp_id_problem(rp_id: str, host: str) -> str | None:
+    """Why ``rp_id`` cannot serve a portal at ``host``, or ``None``.
+
+    The RP id must be the host or a parent domain of it (WebAuthn Level 3
+    section 5.1.3 step 8, "registrable domain suffix"); a parent must have at
+    least two labels (no bare top-level domain; the public suffix list is not
+    consulted, so ``co.uk`` would pass and browsers would then refuse it).
+    """
+    rp_id, host = rp_id.lower(), host.lower()
+    if rp_id == host:
+        return None
+    if any(c in rp_id for c in ":/@ "):
+        return "a host name only, without scheme, port or path"
+    if not host.endswith("." + rp_id) or "." not in rp_id.strip("."):
+        return "the host of HUBWEB_BASE_URL or a parent domain of it (two labels or more)"
+    return None
 
 
 def _number(cfg, name: str, minimum: float, integer: bool = True) -> None:

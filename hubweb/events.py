@@ -36,6 +36,9 @@ KINDS: dict[str, str] = {
     "browser_trusted": _l("Browser trusted: no code asked at sign-in on it"),
     "browser_forgotten": _l("Trusted browser forgotten"),
     "browsers_forgotten": _l("All trusted browsers forgotten"),
+    "key_added": _l("Security key added"),
+    "key_removed": _l("Security key removed"),
+    "key_counter": _l("Security key refused: it may have been copied"),
 }
 
 RECENT_LIMIT = 20

@@ -2,5 +2,13 @@
 
 # The views, and one flow module per factor flow (each registers its flows and
 # panels in .flow_table).
-from . import app_setup, disable, routes, sms_setup, trusted, two_step  # noqa: F401
+from . import (  # noqa: F401
+    app_setup,
+    disable,
+    routes,
+    security_keys,
+    sms_setup,
+    trusted,
+    two_step,
+)
 from .blueprint import bp  # noqa: F401 - registered by hubweb.create_app

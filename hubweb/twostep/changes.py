@@ -26,7 +26,7 @@ from ..extensions import db
 from ..models import User
 from ..sessions import end_user_sessions
 from ..timeutil import utcnow
-from . import appcodes, factors, smscodes
+from . import appcodes, factors, smscodes, webauthnkeys
 from . import messages as msg
 from .models import SmsCode
 from .phone import mask_phone
@@ -117,6 +117,34 @@ def turn_off_app(user: User, keep_session: str | None) -> bool:
     appcodes.disable(user)
     _changed(user, keep_session, "app_disabled", msg.APP_DISABLED_SUBJECT, "app_disabled")
     return True
+
+
+def add_security_key(user: User, name: str, answer: str | None,
+                     keep_session: str | None) -> smscodes.Result:
+    """Add the key the browser created (:func:`.webauthnkeys.register`), named
+    ``name``. Commits on success (event ``key_added``, email, other sessions
+    offered sign-out)."""
+    result = webauthnkeys.register(user, name, answer)
+    if result.ok:
+        _changed(user, keep_session, "key_added", webauthnkeys.ADDED_SUBJECT, "key_added",
+                 key_name=name.strip())
+    else:
+        db.session.rollback()
+    return result
+
+
+def remove_security_key(user: User, key_id: int, keep_session: str | None) -> str | None:
+    """Remove ``user``'s key ``key_id``. Commits.
+
+    :return: the removed key's name for the one request that removed it;
+        ``None`` when it was gone already (nothing recorded or emailed).
+    """
+    name = webauthnkeys.remove(user, key_id)
+    if name is None:
+        return None
+    _changed(user, keep_session, "key_removed", webauthnkeys.REMOVED_SUBJECT, "key_removed",
+             key_name=name)
+    return name
 
 
 def _changed(user: User, keep_session: str | None, kind: str, subject: str,

@@ -37,6 +37,9 @@ class FactorBase:
     :ivar answer_label: that field's label.
     :ivar answer_missing: the error when the field is empty or too long.
     :ivar answer_max: the most characters an answer may have.
+    :ivar answer_hidden: True when the page fills the answer itself (a
+        security key's ``credential``, from the browser): the second step then
+        holds it in a hidden field and shows its errors as an alert.
     :ivar sends: True when :meth:`begin` sends a code: the step then offers
         "Send code"/"Resend code" within :meth:`hold`.
     :ivar requires_base: True when it can only be on with the base factor.
@@ -54,6 +57,7 @@ class FactorBase:
     answer_label: str = CODE_LABEL
     answer_missing: str = CODE_FORMAT
     answer_max: int = 64
+    answer_hidden: bool = False
     sends: bool = False
     requires_base: bool = True
 

@@ -17,7 +17,7 @@ The KBH rules, written here once:
 from __future__ import annotations
 
 from ..models import User
-from . import appcodes, smscodes
+from . import appcodes, smscodes, webauthnkeys
 from .factorbase import FactorBase
 
 #: One kind of second factor: what it is called, its words, whether a user has
@@ -26,8 +26,9 @@ Factor = FactorBase
 
 
 #: Every factor, in the order the second step offers them: the first one on is
-#: the default method (the authenticator app before SMS).
-FACTORS: tuple[Factor, ...] = (appcodes.FACTOR, smscodes.FACTOR)
+#: the default method (a security key, then the authenticator app, then SMS: the
+#: phishing-resistant one first).
+FACTORS: tuple[Factor, ...] = (webauthnkeys.FACTOR, appcodes.FACTOR, smscodes.FACTOR)
 
 BY_KEY: dict[str, Factor] = {factor.key: factor for factor in FACTORS}
 

@@ -59,6 +59,19 @@ PHONE_CHANGED_SUBJECT = _l("Your phone number for two-step verification changed"
 TWO_STEP_DISABLED_SUBJECT = _l("Two-step verification was turned off")
 APP_DISABLED_SUBJECT = _l("Your authenticator app was turned off")
 
+# A security key at the second step or when added (hubweb.twostep.webauthnkeys).
+KEY_MISSING = _l("Security keys need JavaScript. Turn it on in this browser, or choose "
+               "another method.")
+KEY_EXPIRED = _l("The request to your security key expired or was used already. Try again.")
+KEY_UNKNOWN = _l("This security key is not registered for your account. Try another key, "
+               "or choose another method.")
+KEY_REFUSED = _l("Your security key's answer could not be verified. Try again, or choose "
+               "another method.")
+KEY_CLONED = _l("This security key was refused: its counter went backwards, so it may have "
+              "been copied. Choose another method, and remove the key in your settings.")
+KEY_LIMIT = _l("You have 10 security keys, the most an account may have. Remove one first.")
+KEY_KNOWN = _l("This security key is registered already.")
+
 #: The re-authentication prompt of each flow of the Two-step verification
 #: section: a heading and one sentence saying what happens after "Continue"
 #: (the label and button stay CONTRACT.md's "Enter your current password" and
@@ -79,6 +92,12 @@ REAUTH_PROMPTS = {
     "app_disable": (_l("Disable authenticator app"),
                     _l("Codes from the app will no longer be accepted. Two-step verification "
                     "by SMS stays on.")),
+    "webauthn": (_l("Add security key"),
+                 _l("Next you name the key and touch it (or confirm the passkey) when your "
+                    "browser asks.")),
+    "webauthn_remove": (_l("Remove security key"),
+                        _l("The key will no longer be accepted when you sign in or reset "
+                           "your password.")),
     "disable": (_l("Disable two-step verification"),
                 _l("Codes will no longer be asked for when you sign in or reset your password, "
                 "and your other sessions will be signed out.")),

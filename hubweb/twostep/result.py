@@ -29,6 +29,13 @@ class Problem(enum.Enum):
     WRONG = "wrong"
     REPLAYED = "replayed"
     CLOCK_DRIFT = "clock_drift"
+    KEY_MISSING = "key_missing"
+    KEY_EXPIRED = "key_expired"
+    KEY_UNKNOWN = "key_unknown"
+    KEY_REFUSED = "key_refused"
+    KEY_CLONED = "key_cloned"
+    KEY_LIMIT = "key_limit"
+    KEY_KNOWN = "key_known"
 
 
 _TEXT = {
@@ -44,10 +51,18 @@ _TEXT = {
     Problem.TOO_MANY: msg.CODE_TOO_MANY,
     Problem.WRONG: msg.CODE_WRONG,
     Problem.REPLAYED: msg.CODE_REPLAYED,
+    Problem.KEY_MISSING: msg.KEY_MISSING,
+    Problem.KEY_EXPIRED: msg.KEY_EXPIRED,
+    Problem.KEY_UNKNOWN: msg.KEY_UNKNOWN,
+    Problem.KEY_REFUSED: msg.KEY_REFUSED,
+    Problem.KEY_CLONED: msg.KEY_CLONED,
+    Problem.KEY_LIMIT: msg.KEY_LIMIT,
+    Problem.KEY_KNOWN: msg.KEY_KNOWN,
 }
 
 #: A code that was not right (a wait it started is said after it).
-WRONG = frozenset({Problem.WRONG, Problem.TOO_MANY, Problem.REPLAYED, Problem.CLOCK_DRIFT})
+WRONG = frozenset({Problem.WRONG, Problem.TOO_MANY, Problem.REPLAYED, Problem.CLOCK_DRIFT,
+                   Problem.KEY_UNKNOWN, Problem.KEY_REFUSED})
 #: The send limits: the page says these calmly, next to the button they hold back.
 HOLDS = frozenset({Problem.COOLDOWN, Problem.RESEND_WAIT, Problem.ACCOUNT_LIMIT,
                    Problem.PHONE_LIMIT})

@@ -40,7 +40,7 @@ NEW_PASSWORD = "tangerine lighthouse ceremony velvet"
 PENDING_ALLOWED = {"auth.verify", "auth.verify_resend", "auth.verify_method", "auth.sign_out",
                    "static", "outbox.index"}
 DUMMY = {"token": "dummy-token-value", "sid": "dummy-session", "flow": "sms", "step": "code",
-         "filename": "style.css", "browser_id": 1}
+         "filename": "style.css", "browser_id": 1, "key_id": 1}
 
 
 def code_input(body: str) -> str:

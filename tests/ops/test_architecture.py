@@ -26,6 +26,7 @@ LOWER = {
     "hubweb.sessions": ("hubweb.auth", "hubweb.settings"),
     "hubweb.session_states": WEB + ("hubweb.sessions",),
     "hubweb.session_factors": WEB + ("hubweb.sessions",),
+    "hubweb.session_values": WEB + ("hubweb.twostep",),
     "hubweb.models": WEB + ("hubweb.sessions", "hubweb.twostep"),
     "hubweb.trusted_browsers": WEB,
 }

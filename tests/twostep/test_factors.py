@@ -20,11 +20,13 @@ def keys(found) -> list[str]:
     return [factor.key for factor in found]
 
 
-def test_the_registry_offers_the_app_before_sms_and_sms_is_the_base():
-    assert keys(factors.FACTORS) == ["app", "sms"]
+def test_the_registry_offers_keys_then_the_app_before_sms_and_sms_is_the_base():
+    assert keys(factors.FACTORS) == ["webauthn", "app", "sms"]
     assert factors.base().key == "sms"
-    assert keys(factors.in_set_up_order()) == ["sms", "app"]  # the settings section
-    assert [f.key for f in factors.FACTORS if f.requires_base] == ["app"]
+    # the settings section
+    assert keys(factors.in_set_up_order()) == ["sms", "webauthn", "app"]
+    assert [f.key for f in factors.FACTORS if f.requires_base] == ["webauthn", "app"]
+    assert factors.get("webauthn").switch_label == "Use security key"
     assert factors.get("app").switch_label == "Use authenticator app"
     assert factors.get("sms").switch_label == "Use SMS"
     with pytest.raises(KeyError):
@@ -48,7 +50,7 @@ def test_turning_the_base_off_turns_every_factor_off(app, with_sms_and_app):
     uid = with_sms_and_app
     with app.app_context():
         user = db.session.get(User, uid)
-        assert keys(factors.disable(user, factors.base())) == ["app", "sms"]
+        assert keys(factors.disable(user, factors.base())) == ["webauthn", "app", "sms"]
         db.session.commit()
         user = db.session.get(User, uid)
         assert (user.sms_phone, user.totp_secret, user.two_step_enabled) == (None, None, False)

@@ -69,10 +69,14 @@ def source_runs() -> set[str]:
 RUNS = source_runs()
 
 
+_URL = re.compile(r"\bhttps?://\S+")
+
+
 def english_in(body: str) -> list[str]:
-    """The English a page still shows: source runs, then English-only words."""
-    seen = " ".join(re.findall(r"[A-Za-z][A-Za-z'’-]*",
-                               visible(body) + " " + spoken_attributes(body))).lower()
+    """The English a page still shows: source runs, then English-only words
+    (links aside: their paths, such as ``/forgot-password``, are no words)."""
+    shown = _URL.sub(" ", visible(body) + " " + spoken_attributes(body))
+    seen = " ".join(re.findall(r"[A-Za-z][A-Za-z'’-]*", shown)).lower()
     found = sorted(run for run in RUNS if f" {run} " in f" {seen} ")
     return found or sorted({m.group(0).lower() for m in ENGLISH_WORDS.finditer(seen)})
 
@@ -207,3 +211,4 @@ def test_the_check_finds_english_on_an_english_page(client):
     assert found and all(isinstance(run, str) for run in found)
     assert english_in("<p>Entrez le code à 6 chiffres.</p>") == []
     assert english_in("<p>Enter the 6-digit code.</p>") != []
+    assert english_in("<p>Lien : http://127.0.0.1:5000/forgot-password</p>") == []
