@@ -29,7 +29,7 @@ from pathlib import Path
 
 from babel import Locale, negotiate_locale
 from babel.dates import format_skeleton
-from flask import current_app, g, has_request_context, request
+from flask import current_app, g, has_app_context, has_request_context, request
 from flask_babel import Babel, get_locale, gettext
 from markupsafe import Markup, escape
 
@@ -197,6 +197,17 @@ def language_name(tag: str) -> str:
 def text_direction(tag: str) -> str:
     """``rtl`` for a right-to-left language (per CLDR), else ``ltr``."""
     return Locale.parse(tag.replace("-", "_")).text_direction
+
+
+def keep_ltr(text: str) -> str:
+    """``text`` (a number, a code, an address) kept left to right inside a
+    sentence of a right-to-left language: wrapped in the Unicode bidi isolates
+    LRI (U+2066) and PDI (U+2069), Unicode UAX #9 section 2.4; unchanged in a
+    left-to-right language. For plain text (messages, emails); templates use
+    the ``ltr`` macro (``<bdi dir="ltr">``)."""
+    if not has_app_context():  # pure use (a parser's own tests): no language
+        return text
+    return f"\u2066{text}\u2069" if text_direction(current_language()) == "rtl" else text
 
 
 def init_app(app) -> None:

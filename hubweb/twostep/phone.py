@@ -14,6 +14,7 @@ import unicodedata
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+from ..i18n import keep_ltr
 from ..i18n import lazy_text as _l
 
 MAX_INPUT_LENGTH = 40
@@ -30,7 +31,10 @@ VISIBLE_TAIL_DIGITS = 2
 MSG_EMPTY = _l("Enter a phone number.")
 MSG_TOO_LONG = _l("The phone number is too long. Enter at most 40 characters.")
 MSG_BAD_CHARS = _l("The phone number contains characters that are not allowed.")
-MSG_NEED_COUNTRY = _l("Enter the number with + and the country code, for example +44 7400 123456.")
+MSG_NEED_COUNTRY = _l("Enter the number with + and the country code, for example {number}.")
+#: The example number the messages and the form's hint give (a UK mobile number
+#: from Ofcom's range for drama, never anyone's).
+EXAMPLE = "+44 7400 123456"
 MSG_INVALID = _l("This is not a valid phone number. Check it and try again.")
 MSG_EXTENSION = _l("Enter the number without an extension.")
 MSG_NOT_MOBILE = _l("This number cannot receive text messages. Enter a mobile number.")
@@ -102,7 +106,7 @@ def parse_phone(text: str, default_region: str | None) -> str:
             and first_error is not None
             and first_error.error_type == NumberParseException.INVALID_COUNTRY_CODE
         ):
-            raise PhoneError(MSG_NEED_COUNTRY)
+            raise PhoneError(MSG_NEED_COUNTRY.format(number=keep_ltr(EXAMPLE)))
         raise PhoneError(MSG_INVALID)
 
     if number.extension:

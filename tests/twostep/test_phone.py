@@ -1,6 +1,7 @@
 import pytest
 
 from hubweb.twostep.phone import (
+    EXAMPLE,
     MSG_BAD_CHARS,
     MSG_EMPTY,
     MSG_EXTENSION,
@@ -54,7 +55,7 @@ def test_us_fixed_line_or_mobile_accepted():
 def test_national_number_without_region_asks_for_country_code():
     with pytest.raises(PhoneError) as info:
         parse_phone("07400 123456", None)
-    assert str(info.value) == MSG_NEED_COUNTRY
+    assert str(info.value) == MSG_NEED_COUNTRY.format(number=EXAMPLE)
     assert info.value.message == (
         "Enter the number with + and the country code, for example +44 7400 123456."
     )

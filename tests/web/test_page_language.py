@@ -180,3 +180,21 @@ def test_the_outbox_shows_each_message_in_the_language_it_was_sent_in(app, clien
 def _csrf(client, path: str) -> str:
     body = client.get(path).get_data(as_text=True)
     return re.search(r'name="csrf_token" value="([^"]+)"', body)[1]
+
+
+def test_an_example_number_stays_left_to_right_in_arabic(app):
+    """A number inside an Arabic sentence is isolated left to right (LRI ... PDI,
+    Unicode UAX #9), so "+44 7400 123456" does not turn into "123456 7400 44+";
+    in English the sentence is as it was."""
+    from flask_babel import force_locale
+
+    from hubweb.twostep.phone import PhoneError, parse_phone
+
+    def message(lang: str) -> str:
+        with app.test_request_context(), force_locale(lang):
+            with pytest.raises(PhoneError) as caught:
+                parse_phone("07400 123456", None)
+            return str(caught.value)
+
+    assert message("en").endswith("for example +44 7400 123456.")
+    assert "\u2066+44 7400 123456\u2069" in message("ar")
