@@ -110,6 +110,19 @@
     });
   }
 
+  // "Print" (data-print, the recovery codes panel): shown only where this
+  // script runs, as it needs window.print(); the page's print styles show
+  // only the codes. No inline script (the Content-Security-Policy forbids it).
+  function setupPrint(root) {
+    if (!root.querySelectorAll || !window.print) return;
+    root.querySelectorAll("[data-print]").forEach(function (button) {
+      button.hidden = false;
+      if (button.dataset.ready) return;
+      button.dataset.ready = "1";
+      button.addEventListener("click", function () { window.print(); });
+    });
+  }
+
   // After htmx swaps a panel in, move focus to its first field with an error
   // (aria-invalid, whose message aria-describedby reads out; the message itself
   // is role=alert, announced as it appears), else its first field; failing
@@ -128,6 +141,7 @@
   document.addEventListener("htmx:after:swap", function (e) {
     var root = swapped(e);
     addCopyButtons(root);
+    setupPrint(root);
     startCountdowns(root);
     var target = null;
     for (var i = 0; i < FOCUS_ORDER.length && !target && root.querySelector; i++) {
@@ -142,6 +156,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     setupMenu();
     addCopyButtons(document);
+    setupPrint(document);
     startCountdowns(document);
   });
 })();

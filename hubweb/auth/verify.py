@@ -9,21 +9,35 @@ twice ends in the truthful state).
 
 from __future__ import annotations
 
-from flask import redirect, session, url_for
+from flask import flash, redirect, session, url_for
 
 from ..extensions import limiter
 from ..htmx import redirect_to
 from ..sessions import PENDING, SIGNED_IN
+from ..twostep import factors
 from . import flows, half_signed_in
 from .blueprint import bp
 from .second_step_views import REMEMBER, Place
 
-SIGN_IN = Place(
-    purpose="sign_in", page="auth/verify.html", endpoint="auth.verify",
-    succeeded=lambda step: redirect_to(
-        flows.after_second_step(step.user, remember=bool(step.state.get(REMEMBER)))),
-    offers_trust=True,
-)
+
+def signed_in(step):
+    """The second step passed: signed in (and the browser trusted when the person
+    asked). A factor with a notice after its use (a recovery code) lands on the
+    account settings with it, where the person can act on it; otherwise where
+    they were going, with each factor's warning ("Only 2 recovery codes are
+    left...")."""
+    target = flows.after_second_step(step.user, remember=bool(step.state.get(REMEMBER)))
+    notice = step.factor.used_notice(step.user)
+    if notice:
+        flash(notice, "warning")
+        return redirect_to(url_for("settings.account"))
+    for text in factors.warnings(step.user):
+        flash(text, "warning")
+    return redirect_to(target)
+
+
+SIGN_IN = Place(purpose="sign_in", page="auth/verify.html", endpoint="auth.verify",
+                succeeded=signed_in, offers_trust=True)
 
 
 def _step():

@@ -5,6 +5,7 @@
 from . import (  # noqa: F401
     app_setup,
     disable,
+    recovery_codes,
     routes,
     security_keys,
     sms_setup,

@@ -71,9 +71,10 @@ def move(state: dict, step: str, **values) -> dict:
 
 
 def finish(state: dict, message: str) -> None:
-    """Record the flow as finished with ``message`` (what is now true)."""
+    """Record the flow as finished with ``message`` (what is now true; a lazy
+    text is kept as the words of this request's language: the session is JSON)."""
     session["two_step"] = {"flow": state["flow"], "step": "done", "at": time.time(),
-                           "message": message, "phone": state.get("phone")}
+                           "message": str(message), "phone": state.get("phone")}
 
 
 def finished_truly(state: dict | None, user) -> bool:

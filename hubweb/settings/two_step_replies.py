@@ -101,14 +101,20 @@ def finished(state: dict, message: str | None = None, *, recorded: str | None = 
 
 
 def show(state: dict, panel: str, status: int = 200, form=None, *,
-         notice: str | None = None, resent: bool = False):
+         notice: str | None = None, resent: bool = False, recorded: str | None = None):
     """The ``panel`` of the flow in ``state``: the fragment for htmx; without
-    JavaScript a 303 to the settings page, which shows it (and ``form``'s errors)."""
+    JavaScript a 303 to the settings page, which shows it (and ``form``'s errors).
+
+    :param recorded: the kind of security event this request recorded (a
+        change made before its last panel, e.g. new recovery codes): its row
+        goes out of band to "Recent security activity", as for :func:`finished`.
+    """
     if not is_htmx():
         flowstate.stash(panel, status, form, notice=notice, resent=resent)
         return redirect_to(here())
     return render_template(FRAGMENT, **_fragment(**panel_context(panel, state, form),
-                                                 notice=notice, resent=resent)), status
+                                                 notice=notice, resent=resent,
+                                                 new_kind=recorded)), status
 
 
 def section(status: int = 200, notice: str | None = None):

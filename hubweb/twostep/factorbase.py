@@ -85,3 +85,16 @@ class FactorBase:
     def disable(self, user: User) -> None:
         """Turn this factor off for ``user`` (all its instances). The caller commits."""
         raise NotImplementedError
+
+    def warning(self, user: User) -> str | None:
+        """What the person should do about this factor soon ("Only 2 recovery
+        codes are left..."), shown after every sign-in and in the settings
+        (:func:`hubweb.twostep.factors.warnings`), or ``None`` (the default)."""
+        return None
+
+    def used_notice(self, user: User) -> str | None:
+        """The notice after a sign-in whose second step this factor passed, or
+        ``None`` (the default). A factor that has one (a recovery code: the
+        phone may be lost) makes the sign-in land on the account settings,
+        where the person can act on it."""
+        return None

@@ -17,7 +17,7 @@ The KBH rules, written here once:
 from __future__ import annotations
 
 from ..models import User
-from . import appcodes, smscodes, webauthnkeys
+from . import appcodes, recoverycodes, smscodes, webauthnkeys
 from .factorbase import FactorBase
 
 #: One kind of second factor: what it is called, its words, whether a user has
@@ -27,8 +27,9 @@ Factor = FactorBase
 
 #: Every factor, in the order the second step offers them: the first one on is
 #: the default method (a security key, then the authenticator app, then SMS: the
-#: phishing-resistant one first).
-FACTORS: tuple[Factor, ...] = (webauthnkeys.FACTOR, appcodes.FACTOR, smscodes.FACTOR)
+#: phishing-resistant one first; recovery codes last, never the default).
+FACTORS: tuple[Factor, ...] = (webauthnkeys.FACTOR, appcodes.FACTOR, smscodes.FACTOR,
+                               recoverycodes.FACTOR)
 
 BY_KEY: dict[str, Factor] = {factor.key: factor for factor in FACTORS}
 
@@ -57,6 +58,14 @@ def available(user: User) -> list[Factor]:
     if not base().is_on(user):
         return []
     return [factor for factor in FACTORS if factor.is_on(user)]
+
+
+def warnings(user: User) -> list[str]:
+    """Each factor's :meth:`~.factorbase.FactorBase.warning` for ``user``, in
+    registry order (none while the base factor is off)."""
+    if not base().is_on(user):
+        return []
+    return [text for factor in FACTORS if (text := factor.warning(user))]
 
 
 def may_enable(user: User, factor: Factor) -> bool:

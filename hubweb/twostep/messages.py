@@ -72,6 +72,24 @@ KEY_CLONED = _l("This security key was refused: its counter went backwards, so i
 KEY_LIMIT = _l("You have 10 security keys, the most an account may have. Remove one first.")
 KEY_KNOWN = _l("This security key is registered already.")
 
+# Recovery codes (hubweb.twostep.recoverycodes).
+RECOVERY_CODE_FORMAT = _l("Enter a recovery code: 10 letters and digits, like abcde-12345.")
+RECOVERY_CODE_USED = _l("That recovery code was used already. Each code works once: enter "
+                        "another one.")
+RECOVERY_NONE_LEFT = _l("You have used all your recovery codes. Get new recovery codes, so "
+                        "that you can still sign in if you lose your phone.")
+RECOVERY_USED_NOTICE = _l("You signed in with a recovery code. If you lost your phone, change "
+                          "the phone number or set up your authenticator app again, and get "
+                          "new recovery codes.")
+RECOVERY_USED_SUBJECT = _l("A recovery code was used for your account")
+RECOVERY_NEW_SUBJECT = _l("New recovery codes were made for your account")
+RECOVERY_MADE = _l("Your new recovery codes are below. Save them now: they are shown only "
+                   "this once, and your old codes no longer work.")
+RECOVERY_DOWNLOAD_GONE = _l("This download is no longer available: the codes can be "
+                            "downloaded once, right after they are made. Get new recovery "
+                            "codes if you need them.")
+RECOVERY_SAVED = _l("Your recovery codes are saved. Each works once, if you lose your phone.")
+
 #: The re-authentication prompt of each flow of the Two-step verification
 #: section: a heading and one sentence saying what happens after "Continue"
 #: (the label and button stay CONTRACT.md's "Enter your current password" and
@@ -98,6 +116,12 @@ REAUTH_PROMPTS = {
     "webauthn_remove": (_l("Remove security key"),
                         _l("The key will no longer be accepted when you sign in or reset "
                            "your password.")),
+    "recovery": (_l("Get recovery codes"),
+                 _l("Next you see 10 recovery codes, once. Each works once, in place of a "
+                    "code from your phone.")),
+    "recovery_new": (_l("Get new recovery codes"),
+                     _l("Next you see 10 new recovery codes, once; your current recovery "
+                        "codes stop working at once.")),
     "disable": (_l("Disable two-step verification"),
                 _l("Codes will no longer be asked for when you sign in or reset your password, "
                 "and your other sessions will be signed out.")),
@@ -158,9 +182,12 @@ def lost_help(purpose: str, lost_text: str, switch_hints: list[str]) -> str:
 
 def choose_method(names: list[str]) -> str:
     """:data:`CHOOSE_METHOD` for factors called ``names`` (their ``choice_name``,
-    in registry order): "Choose the authenticator app or SMS."."""
-    return CHOOSE_METHOD.format(
-        methods=format_list([str(name) for name in names], style="or", locale=get_locale()))
+    in registry order): "Choose the authenticator app or SMS." (the list joined
+    by the current language's CLDR rules)."""
+    locale = get_locale() or "en"
+    return str(CHOOSE_METHOD).format(
+        methods=format_list([str(n) for n in names], style="or", locale=locale))
+
 
 
 #: Up to this many seconds a wait is said in minutes, above it in hours.

@@ -36,6 +36,8 @@ class Problem(enum.Enum):
     KEY_CLONED = "key_cloned"
     KEY_LIMIT = "key_limit"
     KEY_KNOWN = "key_known"
+    RECOVERY_FORMAT = "recovery_format"
+    RECOVERY_USED = "recovery_used"
 
 
 _TEXT = {
@@ -58,11 +60,14 @@ _TEXT = {
     Problem.KEY_CLONED: msg.KEY_CLONED,
     Problem.KEY_LIMIT: msg.KEY_LIMIT,
     Problem.KEY_KNOWN: msg.KEY_KNOWN,
+    Problem.RECOVERY_FORMAT: msg.RECOVERY_CODE_FORMAT,
+    Problem.RECOVERY_USED: msg.RECOVERY_CODE_USED,
 }
 
 #: A code that was not right (a wait it started is said after it).
 WRONG = frozenset({Problem.WRONG, Problem.TOO_MANY, Problem.REPLAYED, Problem.CLOCK_DRIFT,
-                   Problem.KEY_UNKNOWN, Problem.KEY_REFUSED})
+                   Problem.KEY_UNKNOWN, Problem.KEY_REFUSED,
+                   Problem.RECOVERY_USED})
 #: The send limits: the page says these calmly, next to the button they hold back.
 HOLDS = frozenset({Problem.COOLDOWN, Problem.RESEND_WAIT, Problem.ACCOUNT_LIMIT,
                    Problem.PHONE_LIMIT})

@@ -296,6 +296,25 @@ def test_a_password_reset_ends_every_trust(app, client, with_sms, outbox, clock)
     assert where_sign_in_goes(browser_with(app, token), password=new) == "/sign-in/verify"
 
 
+@SEVEN_DAYS
+def test_a_recovery_code_used_ends_every_trust(app, client, with_sms, outbox, clock):
+    """The phone may be lost: a sign-in (elsewhere) with a recovery code ends the
+    trust of every browser, so each asks for the second step again."""
+    from tests.support.recovery import issue
+
+    sign_in_remembered(client, outbox)
+    token = trust_cookie(client)
+    assert where_sign_in_goes(browser_with(app, token)) == "/"
+    codes = issue(app, with_sms)
+    stranger = app.test_client()
+    step = start_second_step(stranger)
+    post(stranger, "/sign-in/verify/method", {"method": "recovery"}, token=step)
+    r = post(stranger, "/sign-in/verify", {"code": codes[0], "method": "recovery"}, token=step)
+    assert r.status_code == 303 and r.headers["Location"] == "/settings/account"
+    assert trusted_rows(app) == []
+    assert where_sign_in_goes(browser_with(app, token)) == "/sign-in/verify"
+
+
 def db_version(app, user_id) -> int:
     with app.app_context():
         return db.session.scalar(sa.select(User.credential_version).where(User.id == user_id))

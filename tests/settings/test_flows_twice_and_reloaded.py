@@ -252,12 +252,13 @@ def test_reset_code_sent_again_shows_the_new_password_step(app, client, make_use
 
 
 def test_each_flow_module_registers_its_flows_and_panels_once(app):
-    assert sorted(flow_table.FLOWS) == sorted(FLOWS + ("webauthn", "webauthn_remove"))
-    assert sorted(flow_table.PANELS) == ["code", "key_add", "phone", "reauth", "secret"]
+    # Recovery codes' flow is checked twice and reloaded in test_recovery_codes_settings.
+    assert sorted(flow_table.FLOWS) == sorted(FLOWS + ("webauthn", "webauthn_remove", "recovery"))
+    assert sorted(flow_table.PANELS) == ["code", "codes", "key_add", "phone", "reauth", "secret"]
     with pytest.raises(ValueError, match="'sms' is registered already"):
         flow_table.register(flow_table.FLOWS["sms"])
     with_code = sorted(f.name for f in flow_table.FLOWS.values() if f.confirm)
-    assert with_code == ["app", "phone", "sms", "webauthn"]
+    assert with_code == ["app", "phone", "recovery", "sms", "webauthn"]
 
 
 def test_every_step_url_opened_directly_shows_the_settings_page(app, client, signed_in):

@@ -21,11 +21,12 @@ def keys(found) -> list[str]:
 
 
 def test_the_registry_offers_keys_then_the_app_before_sms_and_sms_is_the_base():
-    assert keys(factors.FACTORS) == ["webauthn", "app", "sms"]
+    assert keys(factors.FACTORS) == ["webauthn", "app", "sms", "recovery"]
     assert factors.base().key == "sms"
     # the settings section
-    assert keys(factors.in_set_up_order()) == ["sms", "webauthn", "app"]
-    assert [f.key for f in factors.FACTORS if f.requires_base] == ["webauthn", "app"]
+    assert keys(factors.in_set_up_order()) == ["sms", "webauthn", "app", "recovery"]
+    assert [f.key for f in factors.FACTORS if f.requires_base] == ["webauthn", "app",
+                                                                    "recovery"]
     assert factors.get("webauthn").switch_label == "Use security key"
     assert factors.get("app").switch_label == "Use authenticator app"
     assert factors.get("sms").switch_label == "Use SMS"
@@ -50,7 +51,8 @@ def test_turning_the_base_off_turns_every_factor_off(app, with_sms_and_app):
     uid = with_sms_and_app
     with app.app_context():
         user = db.session.get(User, uid)
-        assert keys(factors.disable(user, factors.base())) == ["webauthn", "app", "sms"]
+        assert keys(factors.disable(user, factors.base())) == ["webauthn", "app", "sms",
+                                                                "recovery"]
         db.session.commit()
         user = db.session.get(User, uid)
         assert (user.sms_phone, user.totp_secret, user.two_step_enabled) == (None, None, False)
