@@ -247,7 +247,8 @@ def test_email_template_renders_as_multipart_alternative(app, name):
     with app.test_request_context():
         # The To address is a valid one; the user's text tests the autoescaping.
         msg = mail.build_message("o'brien+x@example.com", "Subject", name, user=user,
-                                 link="http://127.0.0.1:5000/some/link", phone="+44 ••• 123")
+                                 link="http://127.0.0.1:5000/some/link", phone="+44 ••• 123",
+                                 left=2)
     assert msg.get_content_type() == "multipart/alternative"
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
