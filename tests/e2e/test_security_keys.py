@@ -76,7 +76,7 @@ def test_add_a_key_sign_in_with_it_and_remove_it(portal, resident):
     keys = page.locator("#security-keys")
     expect(keys).to_contain_text("Blue YubiKey")
     expect(keys).to_contain_text("never")
-    portal.check(page, "security keys listed")
+    portal.check(page, "security keys listed", "security-keys", main=True)
     stored = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
     assert len(stored["credentials"]) == 1
     assert stored["credentials"][0]["isResidentCredential"] is resident
@@ -88,7 +88,7 @@ def test_add_a_key_sign_in_with_it_and_remove_it(portal, resident):
     expect(step).to_contain_text("touch your security key")
     expect(step.get_by_role("button", name="Use SMS")).to_be_visible()
     expect(step.get_by_text("Security keys need JavaScript")).to_be_hidden()
-    portal.check(page, "second step: security key")
+    portal.check(page, "second step: security key", "second-step-security-key", main=True)
     step.get_by_role("button", name="Verify").click()
     expect(page).to_have_url(re.compile(r"/$"))
 
