@@ -153,7 +153,7 @@ class ServerSessionInterface(SessionInterface):
                 .outerjoin(Authenticator, Authenticator.user_id == User.id)
                 .options(contains_eager(User.authenticators))
                 .where(UserSession.id == token_hash(token))
-            ).unique().first()
+            ).unique().one_or_none()
         except OperationalError:
             # The database is down: the request gets a clear 503 from the
             # error handlers (see hubweb.errors), not a bare 500 from here.
