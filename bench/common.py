@@ -103,18 +103,24 @@ class BenchServer(Server):
     """``gunicorn -c gunicorn.conf.py TARGET`` on a free port, ready when ``ready`` answers 200."""
 
     def __init__(self, env: dict, log_path: Path, target: str = "wsgi:app",
-                 ready: str = "/sign-in", args: tuple[str, ...] = ()):
+                 ready: str = "/sign-in", args: tuple[str, ...] = (),
+                 config: Path | str = "gunicorn.conf.py", python: str = sys.executable,
+                 cwd: Path = ROOT):
+        """:param config: gunicorn's configuration file (relative to ``cwd``).
+        :param python: the interpreter that runs gunicorn (another virtual environment's
+            for the peer of figure 8). :param cwd: where gunicorn starts (imports ``target``).
+        """
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.unlink(missing_ok=True)
         super().__init__(env, log_path)
         self.target, self.ready, self.args = target, ready, tuple(args)
+        self.config, self.python, self.cwd = str(config), python, cwd
 
     def start(self, timeout: float = 60) -> BenchServer:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *self.args,
-             self.target],
-            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            [self.python, "-m", "gunicorn", "-c", self.config, *self.args, self.target],
+            cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout

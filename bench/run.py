@@ -1,4 +1,5 @@
-"""``make bench``: the five figures of issue 6 and the slow-bodies figure of issue 10, a
+"""``make bench``: the five figures of issue 6, the slow-bodies figure of issue 10, the mail
+timing and the peer comparison of issue 17 (figure 8, portal beside Flask-Security): a
 table on stdout and ``bench/results.json``.
 
 Each figure is a ratio (or, for memory, a peak checked against its model)
@@ -30,6 +31,7 @@ FIGURES = {
     5: ("Memory", "memory"),
     6: ("Slow bodies", "slow_bodies"),
     7: ("Mail timing", "mail_timing"),
+    8: ("Peer comparison", "peer"),
 }
 
 
@@ -51,13 +53,18 @@ def table(results: dict[int, dict], info: dict) -> str:
     ]
     for number in sorted(results):
         r = results[number]
-        verdict = "ERROR" if "error" in r else ("PASS" if r["pass"] else "FAIL")
-        lines.append(f"{number:<2} {r['figure']:<17} {_value(r):>9}  {r.get('goal', ''):<27} "
-                     f"{verdict:<6}")
+        # A figure of several comparisons (8: the peer) has a row for each part.
+        for label, part in ([(f"{number}{'abc'[i]}", p) for i, p in enumerate(r["parts"])]
+                            if "parts" in r and "error" not in r else [(str(number), r)]):
+            verdict = "ERROR" if "error" in part else ("PASS" if part["pass"] else "FAIL")
+            lines.append(f"{label:<2} {part['figure']:<17} {_value(part):>9}  "
+                         f"{part.get('goal', ''):<27} {verdict:<6}")
     lines.append("")
     for number in sorted(results):
         r = results[number]
         lines.append(f"{number}. {r['figure']}: {r.get('detail') or r.get('error')}")
+        for line in r.get("table") or ():
+            lines.append(f"   {line}")
         if r.get("measured"):
             lines.append(f"   measured: {r['measured']}")
     return "\n".join(lines)
