@@ -100,10 +100,15 @@ screenshots: $(STAMP)
 	HUBWEB_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/e2e
 
 ## bench: the five performance figures of issue 6 (sign-in overhead, page cost, HTMX
-## payload, scale to 1M accounts, worker memory) and issue 10's slow bodies (GET
-## /sign-in p99 while others send oversized or dripped bodies): a table on stdout and
-## bench/results.json, about 5 minutes; `.venv/bin/python -m bench.run 6` runs one. BENCH_QUICK=1 for a short run. Needs
-## PostgreSQL and Redis (started when down) and wrk (installed when missing).
+## payload, scale to 1M accounts, worker memory), issue 10's slow bodies (GET
+## /sign-in p99 while others send oversized or dripped bodies), the mail timing and
+## issue 17's peer comparison (figure 8: the portal beside Flask-Security under the same
+## gunicorn settings and wrk, in one run: the password step over one argon2 verify, `/`
+## against the peer's signed-in page, the settings page against `/`; the first run
+## installs the peer from PyPI into artifacts/bench/peer-venv): a table on stdout and
+## bench/results.json, about 10 minutes; `.venv/bin/python -m bench.run 8` runs one.
+## BENCH_QUICK=1 for a short run. Needs PostgreSQL and Redis (started when down) and
+## wrk (installed when missing).
 bench: $(STAMP)
 	bash bench/services.sh --wrk
 	$(BIN)/python -m bench.run

@@ -378,7 +378,7 @@ def run() -> dict:
         peer_env = _peer_env(peer_url)
         peer_hash = _peer_command(peer_env, "seed", peer_address, PASSWORD).splitlines()[-1]
         peer_verify = json.loads(_peer_command(peer_env, "verify-check", PASSWORD,
-                                               "4" if QUICK else "10"))
+                                               "4" if QUICK else "20"))
         # The portal: migrated, its accounts made through its own code.
         migrate(portal_url)
         app_secret, portal_hash = _portal_accounts(portal_url, prefix, addresses,
