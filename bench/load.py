@@ -86,7 +86,11 @@ def _seed(url: str, stored: str, pools: dict) -> None:
 
 
 def _access_log(path: Path) -> tuple[collections.Counter, list[str], int]:
-    """Status counts, the 5xx lines, and the tracebacks of a server's log."""
+    """Status counts, the 5xx lines, and the tracebacks of a server's log.
+
+    A 503 to a POST is the password step at capacity (hubweb.admission) when the
+    clients counted as many 503s with ``Retry-After`` (checked in :func:`report`):
+    those lines are counted as ``"503 busy"``, not listed."""
     text = path.read_text(errors="replace") if path.exists() else ""
     statuses = collections.Counter()
     bad = []
@@ -94,7 +98,9 @@ def _access_log(path: Path) -> tuple[collections.Counter, list[str], int]:
         found = ACCESS.search(line)
         if found:
             statuses[found[3]] += 1
-            if found[3].startswith("5"):
+            if found[3] == "503" and found[1] == "POST":
+                statuses["503 busy"] += 1
+            elif found[3].startswith("5"):
                 bad.append(line)
     return statuses, bad, text.count("Traceback")
 
@@ -239,6 +245,11 @@ def report(tally, db, servers, users, seconds, wall, argon2, think, locust_log) 
     server_5xx = [line for _, bad, _ in logs.values() for line in bad]
     tracebacks = sum(t for _, _, t in logs.values())
     client_5xx = [e for e in tally["errors"] if e["status"] >= 500]
+    busy = tally.get("busy") or {}
+    busy_server = sum(counts["503 busy"] for counts, _, _ in logs.values())
+    if busy_server != sum(busy.values()):  # a 503 to a POST the clients did not see as busy
+        server_5xx.append(f"{busy_server} POSTs answered 503 in the logs, "
+                          f"{sum(busy.values())} with Retry-After at the clients")
     other_errors = [e for e in tally["errors"] if e["status"] < 500]
     spawned = tally["all_spawned_at"] or 0
     stop = spawned + seconds
@@ -281,6 +292,10 @@ def report(tally, db, servers, users, seconds, wall, argon2, think, locust_log) 
         print(f"{row['request']:<42} {row['count']:>6} {row['p50_ms']:>8.0f} "
               f"{row['p99_ms']:>8.0f} {row['max_ms']:>8.0f}")
     print()
+    tries = {n: len(v) for n, v in tally["latencies_ms"].items()}
+    print("password step at capacity (503 + Retry-After, sent again after the wait): "
+          + (", ".join(f"{n} {c} of {tries.get(n, 0)} ({c / max(1, tries.get(n, 0)):.1%})"
+                       for n, c in sorted(busy.items())) or "none"))
     print(f"5xx: {len(client_5xx)} seen by clients, {len(server_5xx)} in the servers' access "
           f"logs, {tracebacks} tracebacks")
     for line in server_5xx[:50]:
@@ -306,7 +321,8 @@ def report(tally, db, servers, users, seconds, wall, argon2, think, locust_log) 
         "argon2": argon2, "think_seconds": think, "journeys": tally["journeys"],
         "requests": len(pairs), "server_statuses": dict(statuses),
         "latency_ms": [*rows, total], "latency_ramp_ms": ramp, "latency_drain_ms": drain,
-        "keepalive_retries": tally["retries"], "client_5xx": client_5xx, "server_5xx": server_5xx,
+        "keepalive_retries": tally["retries"], "busy_503": busy, "client_5xx": client_5xx,
+        "server_5xx": server_5xx,
         "tracebacks": tracebacks, "other_errors": other_errors, "check": {
             k: v for k, v in check.items()
             if k not in ("lost_events", "extra_events", "session_mismatches")},
@@ -314,6 +330,10 @@ def report(tally, db, servers, users, seconds, wall, argon2, think, locust_log) 
         "session_mismatches": check["session_mismatches"],
         "extra_events": check["extra_events"],
     }
+    if RESULTS.exists():  # bench/burst.py's part stays
+        previous = json.loads(RESULTS.read_text())
+        if "burst" in previous:
+            result["burst"] = previous["burst"]
     RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"written to {RESULTS.relative_to(ROOT)}; server and locust logs in "
           f"{LOG_DIR.relative_to(ROOT)}/")

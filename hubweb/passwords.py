@@ -94,8 +94,20 @@ def hasher() -> PasswordHasher:
             if cfg.get(f"ARGON2_{k.upper()}") is not None
         }
         ph = current_app.extensions["hubweb.hasher"] = PasswordHasher(**params)
-        current_app.extensions["hubweb.dummy_hash"] = ph.hash("dummy password for timing")
     return ph
+
+
+def _dummy_hash() -> str:
+    """The hash an unknown email is checked against, made once per app, through
+    the admission control like every hash (its 64 MiB count with the others).
+
+    :raises hubweb.admission.Busy: at capacity, the first time.
+    """
+    dummy = current_app.extensions.get("hubweb.dummy_hash")
+    if dummy is None:
+        dummy = gate().run(hasher().hash, "dummy password for timing")
+        current_app.extensions["hubweb.dummy_hash"] = dummy
+    return dummy
 
 
 def gate() -> Gate:
@@ -130,7 +142,8 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     :raises hubweb.admission.Busy: too many password checks at once; nothing hashed.
     """
     ph = hasher()
-    target = stored_hash or current_app.extensions["hubweb.dummy_hash"]
+    dummy = _dummy_hash()  # for a known email too: the same steps either way
+    target = stored_hash or dummy
     ok = gate().run(_verify, ph, target, _prepare(password))
     return ok and stored_hash is not None
 

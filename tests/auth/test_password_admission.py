@@ -409,6 +409,7 @@ def test_a_rehash_that_finds_no_place_waits_for_a_later_sign_in(app, client, mak
     make_user()
     with app.app_context():
         old = db.session.scalar(sa.select(User.password_hash))
+        passwords._dummy_hash()  # made once per app, before the calls counted below
     monkeypatch.setattr(passwords, "needs_rehash", lambda stored: True)
     gate = app.extensions["hubweb.password_gate"]
     real_run, calls = gate.run, []
@@ -421,6 +422,18 @@ def test_a_rehash_that_finds_no_place_waits_for_a_later_sign_in(app, client, mak
 
     monkeypatch.setattr(gate, "run", run)
     assert Auth(client).sign_in().status_code == 303
+    assert len(calls) == 2  # the verify, then the refused rehash
     with app.app_context():
         assert db.session.scalar(sa.select(User.password_hash)) == old
         assert list(db.session.scalars(sa.select(SecurityEvent.kind)))[-1] == "sign_in"
+
+
+@SATURATED
+def test_the_dummy_hash_is_made_through_the_gate(app):
+    with app.app_context():
+        app.extensions.pop("hubweb.dummy_hash", None)
+        with saturated(app), pytest.raises(Busy):
+            passwords.verify_password(None, PASSWORD)
+        assert "hubweb.dummy_hash" not in app.extensions
+        assert passwords.verify_password(None, PASSWORD) is False
+        assert app.extensions["hubweb.dummy_hash"].startswith("$argon2id$")
