@@ -19,7 +19,8 @@ A B B A (``BURST_ROUNDS=2``, the default; 1: A B):
 
 - ``on``: the defaults (N, Q, W computed at start-up, hashing threads at niceness 10);
 - ``nice0``: the defaults, but hashing in the request thread (niceness 0);
-- ``nice5``: the defaults, hashing threads at niceness 5;
+- ``nice5``, ``nice19``: the defaults, hashing threads at niceness 5 or 19;
+- ``q0``: the defaults without a queue (``PASSWORD_QUEUE=0``);
 - ``off``: ``PASSWORD_CHECKS=1000``, ``PASSWORD_QUEUE=0``, niceness 0: no limit,
   as before admission control.
 
@@ -79,6 +80,8 @@ CONFIGS = {
     "on": {},
     "nice0": {"PASSWORD_NICENESS": 0},
     "nice5": {"PASSWORD_NICENESS": 5},
+    "nice19": {"PASSWORD_NICENESS": 19},
+    "q0": {"PASSWORD_QUEUE": 0},
     "off": {"PASSWORD_CHECKS": 1000, "PASSWORD_QUEUE": 0, "PASSWORD_NICENESS": 0},
 }
 
