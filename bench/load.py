@@ -180,6 +180,9 @@ def main() -> int:
     need_services()
     users = int(os.environ.get("LOAD_USERS", "200"))
     seconds = int(os.environ.get("LOAD_SECONDS", "60"))
+    # Further HUBWEB_* settings of both servers, as JSON without the prefix, e.g.
+    # LOAD_SETTINGS='{"PASSWORD_WAIT": 5}'.
+    extra = json.loads(os.environ.get("LOAD_SETTINGS") or "{}")
     argon2 = os.environ.get("LOAD_ARGON2", "default")
     think = os.environ.get("LOAD_THINK", "3,8")
     if argon2 not in ("default", "cheap"):
@@ -201,7 +204,8 @@ def main() -> int:
             server.env = {**server_env(
                 url, argon2=argon2, BASE_URL=servers[0].url, RATELIMIT_KEY_PREFIX=prefix,
                 RATELIMIT_SIGN_IN="600 per minute", RATELIMIT_REGISTER="600 per minute",
-                RATELIMIT_FORGOT="600 per minute"), "HUBWEB_BIND": f"127.0.0.1:{server.port}"}
+                RATELIMIT_FORGOT="600 per minute", **extra),
+                "HUBWEB_BIND": f"127.0.0.1:{server.port}"}
             server.start()
             server.warm()
         since = datetime.now(UTC)
@@ -213,7 +217,8 @@ def main() -> int:
         spawn = max(1, users // 20)  # a 20-second ramp, then `seconds` with every user
         ramp = -(-users // spawn)
         print(f"locust: {users} users (ramp {ramp} s at {spawn}/s) then {seconds} s, against "
-              f"{', '.join(s.url for s in servers)}; argon2 {argon2}; think {think} s",
+              f"{', '.join(s.url for s in servers)}; argon2 {argon2}; think {think} s; "
+              f"settings {extra or 'defaults'}",
               flush=True)
         started = time.monotonic()
         locust = subprocess.run(
@@ -244,10 +249,12 @@ def report(tally, db, servers, users, seconds, wall, argon2, think, locust_log) 
     logs = {s.log_path.name: _access_log(s.log_path) for s in servers}
     server_5xx = [line for _, bad, _ in logs.values() for line in bad]
     tracebacks = sum(t for _, _, t in logs.values())
-    client_5xx = [e for e in tally["errors"] if e["status"] >= 500]
+    gave_up = [e for e in tally["errors"] if e.get("busy")]  # 6 refusals in a row
+    client_5xx = [e for e in tally["errors"] if e["status"] >= 500 and not e.get("busy")]
     busy = tally.get("busy") or {}
     busy_server = sum(counts["503 busy"] for counts, _, _ in logs.values())
-    if busy_server != sum(busy.values()):  # a 503 to a POST the clients did not see as busy
+    if busy_server != sum(busy.values()) + len(gave_up):  # a 503 the clients saw without
+        # Retry-After
         server_5xx.append(f"{busy_server} POSTs answered 503 in the logs, "
                           f"{sum(busy.values())} with Retry-After at the clients")
     other_errors = [e for e in tally["errors"] if e["status"] < 500]
@@ -296,6 +303,7 @@ def report(tally, db, servers, users, seconds, wall, argon2, think, locust_log) 
     print("password step at capacity (503 + Retry-After, sent again after the wait): "
           + (", ".join(f"{n} {c} of {tries.get(n, 0)} ({c / max(1, tries.get(n, 0)):.1%})"
                        for n, c in sorted(busy.items())) or "none"))
+    print(f"journeys given up after 6 such refusals in a row: {len(gave_up)}")
     print(f"5xx: {len(client_5xx)} seen by clients, {len(server_5xx)} in the servers' access "
           f"logs, {tracebacks} tracebacks")
     for line in server_5xx[:50]:
@@ -321,7 +329,8 @@ def report(tally, db, servers, users, seconds, wall, argon2, think, locust_log) 
         "argon2": argon2, "think_seconds": think, "journeys": tally["journeys"],
         "requests": len(pairs), "server_statuses": dict(statuses),
         "latency_ms": [*rows, total], "latency_ramp_ms": ramp, "latency_drain_ms": drain,
-        "keepalive_retries": tally["retries"], "busy_503": busy, "client_5xx": client_5xx,
+        "keepalive_retries": tally["retries"], "busy_503": busy,
+        "gave_up_after_503": len(gave_up), "client_5xx": client_5xx,
         "server_5xx": server_5xx,
         "tracebacks": tracebacks, "other_errors": other_errors, "check": {
             k: v for k, v in check.items()

@@ -202,7 +202,8 @@ class Person(HttpUser):
                 if status == 0:  # no reply: the connection failed
                     snippet = repr(getattr(reply, "error", None))[:300]
                 ERRORS.append({"name": name, "status": status, "server": base,
-                               "source": self.source, "text": snippet, "at": time.time()})
+                               "source": self.source, "text": snippet, "at": time.time(),
+                               "busy": status == 503 and bool(reply.headers.get("Retry-After"))})
                 reply.failure(f"HTTP {status}")
                 raise Journey(f"{name}: HTTP {status}")
             reply.success()
