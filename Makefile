@@ -117,9 +117,19 @@ bench: $(STAMP)
 ## Redis: sign-in with 2SV, settings, SMS set-up, recovery; checks for 5xx and lost
 ## writes, reports p50/p99 (bench/load_results.json), about 2 minutes. Overrides:
 ## LOAD_USERS, LOAD_SECONDS, LOAD_ARGON2=default|cheap, LOAD_THINK=3,8 (seconds).
+## Then bench/burst.py (about 3 minutes): a burst of sign-ins mixed with page views,
+## with admission control of password checks on and off (A B B A): the password
+## step's p50/p99, the 503 share, pages' p99 idle and during the burst, each worker's
+## peak memory, goals PASS/FAIL. Overrides: BURST_CONFIGS=on,nice0,nice5,off,
+## BURST_ROUNDS, BURST_IDLE, BURST_SECONDS, BURST_USERS, BURST_PAGES. LOAD_BURST=0 skips it,
+## LOAD_BURST=only runs it alone.
+LOAD_BURST ?= 1
 load: $(STAMP)
 	bash bench/services.sh
-	$(BIN)/python -m bench.load
+	@status=0; \
+	if [ "$(LOAD_BURST)" != "only" ]; then $(BIN)/python -m bench.load || status=1; fi; \
+	if [ "$(LOAD_BURST)" != "0" ]; then $(BIN)/python -m bench.burst || status=1; fi; \
+	exit $$status
 
 ## faults: the fault runs alone (also part of make test): PostgreSQL restarted and
 ## cut off under traffic, Redis down (fail open and closed), SMS gateway and SMTP

@@ -1,8 +1,9 @@
 """gunicorn settings for production: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
 Each argon2id check holds 64 MiB (RFC 9106 low-memory profile) for about the
-time of one hash, so memory, not CPU, bounds concurrent sign-ins per worker:
-see README, "Sizing workers". Override with the environment variables below.
+time of one hash; hubweb.admission bounds them per worker (``HUBWEB_PASSWORD_CHECKS``,
+below ``threads`` so that pages always find a thread): see README, "Sizing
+workers". Override with the environment variables below.
 """
 
 import multiprocessing

@@ -86,7 +86,11 @@ def _seed(url: str, stored: str, pools: dict) -> None:
 
 
 def _access_log(path: Path) -> tuple[collections.Counter, list[str], int]:
-    """Status counts, the 5xx lines, and the tracebacks of a server's log."""
+    """Status counts, the 5xx lines, and the tracebacks of a server's log.
+
+    A 503 to a POST is the password step at capacity (hubweb.admission) when the
+    clients counted as many 503s with ``Retry-After`` (checked in :func:`report`):
+    those lines are counted as ``"503 busy"``, not listed."""
     text = path.read_text(errors="replace") if path.exists() else ""
     statuses = collections.Counter()
     bad = []
@@ -94,7 +98,9 @@ def _access_log(path: Path) -> tuple[collections.Counter, list[str], int]:
         found = ACCESS.search(line)
         if found:
             statuses[found[3]] += 1
-            if found[3].startswith("5"):
+            if found[3] == "503" and found[1] == "POST":
+                statuses["503 busy"] += 1
+            elif found[3].startswith("5"):
                 bad.append(line)
     return statuses, bad, text.count("Traceback")
 
@@ -174,6 +180,9 @@ def main() -> int:
     need_services()
     users = int(os.environ.get("LOAD_USERS", "200"))
     seconds = int(os.environ.get("LOAD_SECONDS", "60"))
+    # Further HUBWEB_* settings of both servers, as JSON without the prefix, e.g.
+    # LOAD_SETTINGS='{"PASSWORD_WAIT": 5}'.
+    extra = json.loads(os.environ.get("LOAD_SETTINGS") or "{}")
     argon2 = os.environ.get("LOAD_ARGON2", "default")
     think = os.environ.get("LOAD_THINK", "3,8")
     if argon2 not in ("default", "cheap"):
@@ -195,7 +204,8 @@ def main() -> int:
             server.env = {**server_env(
                 url, argon2=argon2, BASE_URL=servers[0].url, RATELIMIT_KEY_PREFIX=prefix,
                 RATELIMIT_SIGN_IN="600 per minute", RATELIMIT_REGISTER="600 per minute",
-                RATELIMIT_FORGOT="600 per minute"), "HUBWEB_BIND": f"127.0.0.1:{server.port}"}
+                RATELIMIT_FORGOT="600 per minute", **extra),
+                "HUBWEB_BIND": f"127.0.0.1:{server.port}"}
             server.start()
             server.warm()
         since = datetime.now(UTC)
@@ -207,7 +217,8 @@ def main() -> int:
         spawn = max(1, users // 20)  # a 20-second ramp, then `seconds` with every user
         ramp = -(-users // spawn)
         print(f"locust: {users} users (ramp {ramp} s at {spawn}/s) then {seconds} s, against "
-              f"{', '.join(s.url for s in servers)}; argon2 {argon2}; think {think} s",
+              f"{', '.join(s.url for s in servers)}; argon2 {argon2}; think {think} s; "
+              f"settings {extra or 'defaults'}",
               flush=True)
         started = time.monotonic()
         locust = subprocess.run(
@@ -238,7 +249,14 @@ def report(tally, db, servers, users, seconds, wall, argon2, think, locust_log) 
     logs = {s.log_path.name: _access_log(s.log_path) for s in servers}
     server_5xx = [line for _, bad, _ in logs.values() for line in bad]
     tracebacks = sum(t for _, _, t in logs.values())
-    client_5xx = [e for e in tally["errors"] if e["status"] >= 500]
+    gave_up = [e for e in tally["errors"] if e.get("busy")]  # 6 refusals in a row
+    client_5xx = [e for e in tally["errors"] if e["status"] >= 500 and not e.get("busy")]
+    busy = tally.get("busy") or {}
+    busy_server = sum(counts["503 busy"] for counts, _, _ in logs.values())
+    if busy_server != sum(busy.values()) + len(gave_up):  # a 503 the clients saw without
+        # Retry-After
+        server_5xx.append(f"{busy_server} POSTs answered 503 in the logs, "
+                          f"{sum(busy.values())} with Retry-After at the clients")
     other_errors = [e for e in tally["errors"] if e["status"] < 500]
     spawned = tally["all_spawned_at"] or 0
     stop = spawned + seconds
@@ -281,6 +299,11 @@ def report(tally, db, servers, users, seconds, wall, argon2, think, locust_log) 
         print(f"{row['request']:<42} {row['count']:>6} {row['p50_ms']:>8.0f} "
               f"{row['p99_ms']:>8.0f} {row['max_ms']:>8.0f}")
     print()
+    tries = {n: len(v) for n, v in tally["latencies_ms"].items()}
+    print("password step at capacity (503 + Retry-After, sent again after the wait): "
+          + (", ".join(f"{n} {c} of {tries.get(n, 0)} ({c / max(1, tries.get(n, 0)):.1%})"
+                       for n, c in sorted(busy.items())) or "none"))
+    print(f"journeys given up after 6 such refusals in a row: {len(gave_up)}")
     print(f"5xx: {len(client_5xx)} seen by clients, {len(server_5xx)} in the servers' access "
           f"logs, {tracebacks} tracebacks")
     for line in server_5xx[:50]:
@@ -306,7 +329,9 @@ def report(tally, db, servers, users, seconds, wall, argon2, think, locust_log) 
         "argon2": argon2, "think_seconds": think, "journeys": tally["journeys"],
         "requests": len(pairs), "server_statuses": dict(statuses),
         "latency_ms": [*rows, total], "latency_ramp_ms": ramp, "latency_drain_ms": drain,
-        "keepalive_retries": tally["retries"], "client_5xx": client_5xx, "server_5xx": server_5xx,
+        "keepalive_retries": tally["retries"], "busy_503": busy,
+        "gave_up_after_503": len(gave_up), "client_5xx": client_5xx,
+        "server_5xx": server_5xx,
         "tracebacks": tracebacks, "other_errors": other_errors, "check": {
             k: v for k, v in check.items()
             if k not in ("lost_events", "extra_events", "session_mismatches")},
@@ -314,6 +339,10 @@ def report(tally, db, servers, users, seconds, wall, argon2, think, locust_log) 
         "session_mismatches": check["session_mismatches"],
         "extra_events": check["extra_events"],
     }
+    if RESULTS.exists():  # bench/burst.py's part stays
+        previous = json.loads(RESULTS.read_text())
+        if "burst" in previous:
+            result["burst"] = previous["burst"]
     RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"written to {RESULTS.relative_to(ROOT)}; server and locust logs in "
           f"{LOG_DIR.relative_to(ROOT)}/")

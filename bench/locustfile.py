@@ -58,6 +58,8 @@ ERRORS: list[dict] = []
 JOURNEYS = collections.Counter()
 SPAWNED: list[float] = []
 RETRIES = collections.Counter()
+#: Requests answered 503 + Retry-After (password checks at capacity), by name; sent again.
+BUSY = collections.Counter()
 _idle = Queue()  # psycopg connections (gevent-friendly since psycopg 3.1.14), at most 8
 _opened: list = []
 
@@ -143,6 +145,7 @@ def _write(environment, **kwargs):
         "tallies": {k: {**v, "events": dict(v["events"])} for k, v in TALLIES.items()},
         "latencies_ms": LATENCIES, "errors": ERRORS, "journeys": dict(JOURNEYS),
         "all_spawned_at": SPAWNED[0] if SPAWNED else None, "retries": dict(RETRIES),
+        "busy": dict(BUSY),
     }
     with open(TALLY, "w") as fh:
         json.dump(data, fh)
@@ -162,6 +165,7 @@ class Person(HttpUser):
             "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
             f"Chrome/126.0.0.0 Safari/537.36 hubweb-load/{n}")
         self.token = None
+        self.retry_after = 5
 
     # --- HTTP ---------------------------------------------------------------------
 
@@ -169,18 +173,37 @@ class Person(HttpUser):
         gevent.sleep(random.uniform(*THINK))
 
     def call(self, method: str, path: str, name: str, expect=(200,), data=None, headers=None):
-        """One request to a random server; a reply outside ``expect`` ends the journey."""
+        """One request to a random server; a reply outside ``expect`` ends the journey.
+
+        A 503 with ``Retry-After`` (the password step at capacity, hubweb.admission)
+        is counted in ``BUSY`` and sent again after about that wait, as a person
+        told "try again in a few seconds" would, up to 5 times.
+        """
+        for _ in range(5):
+            reply = self._call(method, path, name, expect, data, headers)
+            if reply is not None:
+                return reply
+            gevent.sleep(self.retry_after * random.uniform(0.8, 1.2))
+        return self._call(method, path, name, expect, data, headers, retry=False)
+
+    def _call(self, method, path, name, expect, data, headers, retry=True):
         base = random.choice(SERVERS)
         body = None if data is None else {"csrf_token": self.token, **data}
         with self.client.request(method, base + path, name=name, data=body, headers=headers,
                                  allow_redirects=False, catch_response=True) as reply:
             status = reply.status_code
+            if retry and status == 503 and reply.headers.get("Retry-After") and method == "POST":
+                BUSY[name] += 1
+                self.retry_after = int(reply.headers["Retry-After"])
+                reply.success()
+                return None
             if status not in expect:
                 snippet = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", reply.text or ""))[:300]
                 if status == 0:  # no reply: the connection failed
                     snippet = repr(getattr(reply, "error", None))[:300]
                 ERRORS.append({"name": name, "status": status, "server": base,
-                               "source": self.source, "text": snippet, "at": time.time()})
+                               "source": self.source, "text": snippet, "at": time.time(),
+                               "busy": status == 503 and bool(reply.headers.get("Retry-After"))})
                 reply.failure(f"HTTP {status}")
                 raise Journey(f"{name}: HTTP {status}")
             reply.success()

@@ -9,7 +9,7 @@ from flask import Flask, g, make_response, session
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, errors, headers, htmx, i18n, logredact, replies, sessions
+from . import admission, config, errors, headers, htmx, i18n, logredact, replies, sessions
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .sessions import SIGNED_IN, ServerSessionInterface
 
@@ -33,6 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     logredact.install()
 
     i18n.init_app(app)
+    admission.init_app(app)
     db.init_app(app)
     _init_db_teardown(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"),

@@ -100,10 +100,14 @@ def create_user(email: str, password: str, *, confirmed: bool,
     return user
 
 
-def set_password(user: User, password: str) -> None:
+def set_password(user: User, password: str, password_hash: str | None = None) -> None:
     """Store a new password hash and its time; a credential change
-    (:func:`credentials_changed`). The caller ends sessions and commits."""
-    user.password_hash = passwords.hash_password(password)
+    (:func:`credentials_changed`). The caller ends sessions and commits.
+
+    :param password_hash: the hash of ``password`` when the caller made it already.
+    :raises hubweb.admission.Busy: hashing refused (at capacity), before any change.
+    """
+    user.password_hash = password_hash or passwords.hash_password(password)
     user.password_changed_at = utcnow()
     user.password_failures = 0  # a new password ends a sign-in lock
     credentials_changed(user)

@@ -71,6 +71,16 @@ DEFAULTS: dict[str, object] = {
     "ARGON2_TIME_COST": None,
     "ARGON2_MEMORY_COST": None,
     "ARGON2_PARALLELISM": None,
+    # Admission control of password checks, per process (hubweb.admission): at
+    # most PASSWORD_CHECKS at once, PASSWORD_QUEUE more waiting PASSWORD_WAIT
+    # seconds each, then 503. None: computed from the cores, the memory and
+    # the worker and thread counts (hubweb.admission.default_checks).
+    "PASSWORD_CHECKS": None,
+    "PASSWORD_QUEUE": None,
+    "PASSWORD_WAIT": 2.0,
+    # Niceness (Linux) of the threads that hash, so pages preempt them; 0: hash
+    # in the request thread.
+    "PASSWORD_NICENESS": 10,
     # Flask-Login's "remember me" cookie is never set here, but Flask-Login
     # reads it when present, ahead of the session. Under a __Host- name no
     # other host (a sibling subdomain) can plant one to sign people out.
@@ -232,6 +242,7 @@ def validate(cfg) -> None:
     _number(cfg, "RETENTION_DAYS", 1)
     _validate_database(cfg)
     _validate_limiter(cfg)
+    _validate_password_admission(cfg)
 
 
 def _validate_sms_lengths(cfg, host: str) -> None:
@@ -367,6 +378,37 @@ def _validate_database(cfg) -> None:
     if url.get_backend_name() == "postgresql":
         options["connect_args"] = {"connect_timeout": cfg["DB_CONNECT_TIMEOUT"]}
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, **explicit}
+
+
+def _validate_password_admission(cfg) -> None:
+    """Fill in and check the admission control of password checks (:mod:`hubweb.admission`).
+
+    ``PASSWORD_CHECKS`` (N) unset: :func:`hubweb.admission.default_checks` with
+    the hash memory of ``ARGON2_MEMORY_COST``; ``PASSWORD_QUEUE`` (Q) unset:
+    :func:`hubweb.admission.default_queue`.
+
+    :raises ConfigError: N not a whole number of at least 1, Q not one of at
+        least 0, ``PASSWORD_WAIT`` not a number of seconds from 0.1 to 30 (it
+        holds a request thread, and gunicorn's worker timeout is 30 s), or
+        ``PASSWORD_NICENESS`` not a whole number from 0 to 19 (setpriority(2)).
+    """
+    from .admission import default_checks, default_queue
+
+    if cfg.get("PASSWORD_CHECKS") is None:
+        memory_kib = cfg.get("ARGON2_MEMORY_COST") or 65536
+        cfg["PASSWORD_CHECKS"] = default_checks(hash_mib=memory_kib / 1024)
+    _number(cfg, "PASSWORD_CHECKS", 1)
+    if cfg.get("PASSWORD_QUEUE") is None:
+        cfg["PASSWORD_QUEUE"] = default_queue(cfg["PASSWORD_CHECKS"])
+    _number(cfg, "PASSWORD_QUEUE", 0)
+    _number(cfg, "PASSWORD_WAIT", 0.1, integer=False)
+    if cfg["PASSWORD_WAIT"] > 30:
+        raise ConfigError(
+            f"HUBWEB_PASSWORD_WAIT must be at most 30 seconds; got {cfg['PASSWORD_WAIT']!r}")
+    niceness = cfg["PASSWORD_NICENESS"]
+    if isinstance(niceness, bool) or not isinstance(niceness, int) or not 0 <= niceness <= 19:
+        raise ConfigError(
+            f"HUBWEB_PASSWORD_NICENESS must be a whole number from 0 to 19; got {niceness!r}")
 
 
 def _validate_limiter(cfg) -> None:

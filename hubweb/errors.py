@@ -11,7 +11,7 @@ import logging
 import math
 import time
 
-from flask import flash, g, make_response, render_template, request
+from flask import current_app, flash, g, make_response, render_template, request
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -24,6 +24,7 @@ from werkzeug.exceptions import (
     UnsupportedMediaType,
 )
 
+from .admission import Busy
 from .extensions import db, limiter, login_manager
 from .htmx import is_htmx
 from .i18n import lazy_text as _l
@@ -51,6 +52,8 @@ CSRF_MESSAGE = (
 CSRF_RETRY_MESSAGE = _l(
     "This form has expired or did not come from this site. Please try again."
 )
+#: A password check refused by admission control (hubweb.admission): 503, nothing changed.
+BUSY_MESSAGE = _l("Many people are signing in right now. Try again in a few seconds.")
 NUL_MESSAGE = _l("Form values cannot contain NUL characters.")
 FILE_MESSAGE = _l("This form does not accept files. Fill in the form and send it again.")
 
@@ -79,6 +82,19 @@ def refuse_unbounded_body() -> None:
     if limit and request.content_length is None and "Transfer-Encoding" in request.headers:
         if len(request.get_data(cache=True)) >= limit:
             raise RequestEntityTooLarge()
+
+
+def password_busy(exc: Busy) -> None:
+    """Note that this request's password check was refused (:class:`~hubweb.admission.Busy`).
+
+    Nothing of the request stands: its transaction is rolled back, its session
+    is not saved (:meth:`hubweb.sessions.ServerSessionInterface.save_session`),
+    and the 503 reply gets ``Retry-After: exc.retry_after`` (:func:`init_app`).
+    """
+    db.session.rollback()
+    g.password_busy = exc.retry_after
+    log.warning("password check refused: %s at once and %s waiting",
+                current_app.config["PASSWORD_CHECKS"], current_app.config["PASSWORD_QUEUE"])
 
 
 def _forget_database_state(exc) -> None:
@@ -188,6 +204,18 @@ def init_app(app) -> None:
             reply = make_response(reply)
             reply.headers["Retry-After"] = str(_limit_retry_after(exc))
         return reply
+
+    @app.errorhandler(Busy)
+    def _busy(exc):
+        password_busy(exc)
+        return error_reply(503, BUSY_MESSAGE)
+
+    @app.after_request
+    def _busy_retry_after(response):
+        wait = g.get("password_busy")
+        if wait and response.status_code == 503:
+            response.headers["Retry-After"] = str(wait)
+        return response
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBTimeoutError)

@@ -7,6 +7,11 @@ zxcvbn scores it below 3 with the user's email as context.
 Hashing: argon2-cffi's argon2id with its default parameters (RFC 9106
 section 4, second recommended option, "low-memory": t=3, m=64 MiB, p=4),
 overridable by ``ARGON2_*`` settings (tests use cheap ones).
+
+Every hash and verification goes through the app's admission control
+(:mod:`hubweb.admission`): :func:`hash_password` and :func:`verify_password`
+raise :class:`~hubweb.admission.Busy` without hashing when this process runs
+and queues as many password checks as it may.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from flask import current_app
 from flask_babel import gettext
 from zxcvbn import zxcvbn
 
+from .admission import Busy, Gate
 from .i18n import lazy_text as _l
+
+__all__ = ["Busy", "check_policy", "hash_password", "needs_rehash", "verify_password"]
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -86,8 +94,25 @@ def hasher() -> PasswordHasher:
             if cfg.get(f"ARGON2_{k.upper()}") is not None
         }
         ph = current_app.extensions["hubweb.hasher"] = PasswordHasher(**params)
-        current_app.extensions["hubweb.dummy_hash"] = ph.hash("dummy password for timing")
     return ph
+
+
+def _dummy_hash() -> str:
+    """The hash an unknown email is checked against, made once per app, through
+    the admission control like every hash (its 64 MiB count with the others).
+
+    :raises hubweb.admission.Busy: at capacity, the first time.
+    """
+    dummy = current_app.extensions.get("hubweb.dummy_hash")
+    if dummy is None:
+        dummy = gate().run(hasher().hash, "dummy password for timing")
+        current_app.extensions["hubweb.dummy_hash"] = dummy
+    return dummy
+
+
+def gate() -> Gate:
+    """The app's admission control of password checks (:mod:`hubweb.admission`)."""
+    return current_app.extensions["hubweb.password_gate"]
 
 
 def _prepare(password: str) -> str:
@@ -97,8 +122,11 @@ def _prepare(password: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    """Hash a password; returns the PHC string (``$argon2id$v=19$...``)."""
-    return hasher().hash(_prepare(password))
+    """Hash a password; returns the PHC string (``$argon2id$v=19$...``).
+
+    :raises hubweb.admission.Busy: too many password checks at once; nothing hashed.
+    """
+    return gate().run(hasher().hash, _prepare(password))
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
@@ -107,15 +135,24 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     With ``stored_hash=None`` (unknown email) a dummy hash is verified, so
     that the reply takes as long as for a known account.
 
+    Known and unknown emails pass the same admission control, so a busy
+    reply (and its timing) tells nothing either.
+
     :return: True only when the hash matches.
+    :raises hubweb.admission.Busy: too many password checks at once; nothing hashed.
     """
     ph = hasher()
-    target = stored_hash or current_app.extensions["hubweb.dummy_hash"]
+    dummy = _dummy_hash()  # for a known email too: the same steps either way
+    target = stored_hash or dummy
+    ok = gate().run(_verify, ph, target, _prepare(password))
+    return ok and stored_hash is not None
+
+
+def _verify(ph: PasswordHasher, target: str, password: str) -> bool:
     try:
-        ok = ph.verify(target, _prepare(password))
+        return ph.verify(target, password)
     except (VerificationError, InvalidHashError):
         return False
-    return ok and stored_hash is not None
 
 
 def needs_rehash(stored_hash: str) -> bool:

@@ -172,8 +172,8 @@ class ServerSessionInterface(SessionInterface):
         return ServerSession(session_data(record), record, user)
 
     def save_session(self, app, session: ServerSession, response) -> None:
-        if g.get("database_down"):
-            return
+        if g.get("database_down") or g.get("password_busy"):
+            return  # a refused password check changes nothing (hubweb.errors.password_busy)
         try:
             self._save(app, session, response)
         except SQLAlchemyError as exc:

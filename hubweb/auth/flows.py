@@ -32,11 +32,15 @@ def check_password(email: str, password: str) -> User | None:
 
     Unknown emails are checked against a dummy hash so both failures take
     about the same time; a right password made with old argon2 parameters is
-    rehashed. A wrong password for a known account is recorded as an event
+    rehashed (unless password checks are at capacity: then at a later sign-in).
+    A wrong password for a known account is recorded as an event
     and counted: after :data:`LOCK_AFTER` (100) in a row the account takes no
     password at all until it is reset (NIST SP 800-63B section 5.2.2), with
     the same message as a wrong password so the lock reveals nothing. The
     owner is emailed at :data:`ALERT_AFTER` (10) and at the lock.
+
+    :raises hubweb.admission.Busy: password checks are at capacity; nothing
+        was checked, counted or written, for a known or an unknown email alike.
     """
     user = find_by_email(email)
     right = passwords.verify_password(user.password_hash if user else None, password)
@@ -46,7 +50,10 @@ def check_password(email: str, password: str) -> User | None:
         _count_wrong_password(user)
         return None
     if passwords.needs_rehash(user.password_hash):
-        user.password_hash = passwords.hash_password(password)
+        try:
+            user.password_hash = passwords.hash_password(password)
+        except passwords.Busy:
+            pass  # the upgrade waits for a quieter sign-in; this one goes on
     if user.password_failures:
         db.session.execute(sa.update(User).where(User.id == user.id).values(password_failures=0))
     return user

@@ -107,10 +107,11 @@ def reset_password(token: str):
         form.new_password.errors.extend(check.problems)
         return _no_referrer(form_page("auth/reset_password.html", form, True, step=step,
                                       email=user.email))
+    new_hash = passwords.hash_password(form.new_password.data)  # before any write (Busy)
     if not tokens.consume(found):
         db.session.rollback()
         return _link_problem("used")
-    accounts.set_password(user, form.new_password.data)
+    accounts.set_password(user, form.new_password.data, password_hash=new_hash)
     if user.email_confirmed_at is None:  # the emailed link proved the address
         user.email_confirmed_at = utcnow()
     end_user_sessions(user.id)

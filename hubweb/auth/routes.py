@@ -14,7 +14,7 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from .. import accounts, events, i18n, mail, passwords, tokens, trusted_browsers
+from .. import accounts, errors, events, i18n, mail, passwords, tokens, trusted_browsers
 from ..extensions import db, limiter
 from ..htmx import redirect_to
 from ..i18n import lazy_text as _l
@@ -51,6 +51,8 @@ def register():
     confirm = current_app.config["REQUIRE_EMAIL_CONFIRMATION"]
     try:
         email = _register(form.email.data, form.password.data, confirm)
+    except passwords.Busy as exc:
+        return busy_form_page("auth/register.html", form, exc)
     except accounts.AccountError as exc:
         db.session.rollback()
         form[exc.field].errors.append(str(exc))
@@ -180,7 +182,10 @@ def sign_in():
         form.email.data = session.pop(SIGN_IN_EMAIL)
     if not form.validate_on_submit():
         return form_page("auth/sign_in.html", form, request.method == "POST")
-    user = flows.check_password(form.email.data, form.password.data)
+    try:
+        user = flows.check_password(form.email.data, form.password.data)
+    except passwords.Busy as exc:
+        return busy_form_page("auth/sign_in.html", form, exc)
     if user is None:
         form.form_errors.append(msg.BAD_CREDENTIALS)
         return form_page("auth/sign_in.html", form, True)
@@ -219,6 +224,15 @@ def form_page(template: str, form, posted: bool, status: int | None = None, **co
     """Render a form page: 422 when a submitted form has errors (htmx swaps it)."""
     code = status or (422 if posted else 200)
     return render_template(template, form=form, **context), code
+
+
+def busy_form_page(template: str, form, exc: passwords.Busy, **context):
+    """The form again, as typed (the password field is never filled in), with
+    :data:`hubweb.errors.BUSY_MESSAGE`: a 503 with ``Retry-After`` that changed
+    nothing (:func:`hubweb.errors.password_busy`)."""
+    errors.password_busy(exc)
+    form.form_errors.append(errors.BUSY_MESSAGE)
+    return form_page(template, form, True, status=503, **context)
 
 
 def external_url(endpoint: str, **values) -> str:
