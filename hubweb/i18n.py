@@ -31,6 +31,7 @@ from pathlib import Path
 from babel import Locale, negotiate_locale
 from babel.dates import match_skeleton, parse_pattern
 from flask import current_app, g, has_app_context, has_request_context, request
+from flask.globals import _cv_app
 from flask_babel import Babel, get_locale, get_translations
 from markupsafe import Markup, escape
 
@@ -61,18 +62,30 @@ def translations():
     :return: a :class:`babel.support.Translations` (``NullTranslations``
         outside a request or app context).
     """
-    ctx = g.get("_flask_babel") if has_app_context() else None
+    ctx = _babel_namespace()
     if ctx is not None:
-        hit = getattr(ctx, "hubweb_catalog", None)
-        if (hit is not None and hit[0] is getattr(ctx, "babel_locale", None)
-                and hit[1] is getattr(ctx, "babel_domain", None)):
+        hit = ctx.get("hubweb_catalog")
+        if (hit is not None and hit[0] is ctx.get("babel_locale")
+                and hit[1] is ctx.get("babel_domain")):
             return hit[2]
     found = get_translations()
-    ctx = g.get("_flask_babel") if has_app_context() else None
-    locale = getattr(ctx, "babel_locale", None)
+    ctx = _babel_namespace()
+    locale = ctx.get("babel_locale") if ctx is not None else None
     if locale is not None:
-        ctx.hubweb_catalog = (locale, getattr(ctx, "babel_domain", None), found)
+        ctx["hubweb_catalog"] = (locale, ctx.get("babel_domain"), found)
     return found
+
+
+def _babel_namespace() -> dict | None:
+    """The attributes of Flask-Babel's per-request namespace (``g._flask_babel``),
+    or None before Flask-Babel made it or outside an app context. Read straight
+    from the app context (Flask's context variable), not through ``g``'s proxy:
+    a page asks on every text."""
+    app_ctx = _cv_app.get(None)
+    if app_ctx is None:
+        return None
+    namespace = app_ctx.g.__dict__.get("_flask_babel")
+    return namespace.__dict__ if namespace is not None else None
 
 
 def gettext(string: str, **variables) -> str:
@@ -295,12 +308,22 @@ def format_when(value: datetime, seconds: bool = False) -> str:
     :param value: an aware datetime (hubweb.timeutil: every stored one is).
     :param seconds: say the seconds too.
     """
-    locale = get_locale() or Locale.parse(languages()[0])
-    value = value.astimezone(UTC)
+    namespace = _babel_namespace()  # the request's locale, once Flask-Babel chose it
+    locale = (namespace.get("babel_locale") if namespace is not None else None) or (
+        get_locale() or Locale.parse(languages()[0]))
+    return gettext("%(when)s UTC", when=_when_text(locale, seconds, value.astimezone(UTC)))
+
+
+@lru_cache(maxsize=4096)
+def _when_text(locale: Locale, seconds: bool, value: datetime) -> str:
+    """The date and time of :func:`format_when` before "UTC" is said: CLDR's
+    words only (no catalog), the same for every app, so kept for the moments a
+    process shows again (a page's activity rows are the same on every view).
+
+    :param value: an aware datetime in UTC.
+    """
     date, time, glue = _when_patterns(locale, seconds)
-    joined = glue.replace("{1}", date.apply(value, locale)).replace(
-        "{0}", time.apply(value, locale))
-    return gettext("%(when)s UTC", when=joined)
+    return glue.replace("{1}", date.apply(value, locale)).replace("{0}", time.apply(value, locale))
 
 
 @lru_cache(maxsize=64)
