@@ -39,11 +39,11 @@ def settings_context(**extra) -> dict:
     A reply to a change adds ``new_kind`` (the kind of event it recorded) and
     ``sessions_changed``, as for :func:`change_context`.
     """
-    describe = _describer()
+    describe, recent = _describer(), events.recent(current_user)
+    labels = {kind: str(events.KINDS[kind]) for kind in {e.kind for e in recent}}  # once a kind
     context = {**sessions_context(describe), **two_step_context(), **trusted_context(describe),
                "password_form": _blank_password(), "sessions_changed": False,
-               "activity": [(e, events.KINDS[e.kind], describe(e.user_agent))
-                            for e in events.recent(current_user)]}
+               "activity": [(e, labels[e.kind], describe(e.user_agent)) for e in recent]}
     context.update(extra)
     context.pop("offer", None)  # the whole page always has the sessions count
     kind = context.pop("new_kind", None)
