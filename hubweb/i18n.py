@@ -25,12 +25,14 @@ returns to, or None on a page whose path carries a token), and the filter
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale, negotiate_locale
-from babel.dates import format_skeleton
+from babel.dates import match_skeleton, parse_pattern
 from flask import current_app, g, has_app_context, has_request_context, request
-from flask_babel import Babel, get_locale, gettext
+from flask.globals import _cv_app
+from flask_babel import Babel, get_locale, get_translations
 from markupsafe import Markup, escape
 
 #: The languages hubweb ships catalogs for; ``HUBWEB_LANGUAGES`` is a subset.
@@ -43,6 +45,54 @@ COOKIE = "language"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 #: Where the catalogs live: ``translations/`` beside the ``hubweb`` package.
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+
+def translations():
+    """The catalog of the current language (Flask-Babel's ``get_translations``),
+    looked up once per request and language instead of on every text.
+
+    Flask-Babel finds the catalog anew for every ``gettext`` (the request's
+    namespace, its domain, its locale, a cache keyed by ``str(locale)``): a
+    settings page says some 150 texts. The catalog found is kept in Flask-Babel's
+    own per-request namespace together with the locale object and domain it is
+    for, and used again only while both are the very same objects: a
+    :func:`flask_babel.force_locale` (mail and SMS in the account's language)
+    sets a new locale object and restores the old one, and ``refresh()`` clears
+    it, so a text is always in the language Flask-Babel would choose.
+
+    :return: a :class:`babel.support.Translations` (``NullTranslations``
+        outside a request or app context).
+    """
+    ctx = _babel_namespace()
+    if ctx is not None:
+        hit = ctx.get("hubweb_catalog")
+        if (hit is not None and hit[0] is ctx.get("babel_locale")
+                and hit[1] is ctx.get("babel_domain")):
+            return hit[2]
+    found = get_translations()
+    ctx = _babel_namespace()
+    locale = ctx.get("babel_locale") if ctx is not None else None
+    if locale is not None:
+        ctx["hubweb_catalog"] = (locale, ctx.get("babel_domain"), found)
+    return found
+
+
+def _babel_namespace() -> dict | None:
+    """The attributes of Flask-Babel's per-request namespace (``g._flask_babel``),
+    or None before Flask-Babel made it or outside an app context. Read straight
+    from the app context (Flask's context variable), not through ``g``'s proxy:
+    a page asks on every text."""
+    app_ctx = _cv_app.get(None)
+    if app_ctx is None:
+        return None
+    namespace = app_ctx.g.__dict__.get("_flask_babel")
+    return namespace.__dict__ if namespace is not None else None
+
+
+def gettext(string: str, **variables) -> str:
+    """Flask-Babel's ``gettext`` through :func:`translations` (the same text)."""
+    text = translations().ugettext(string)
+    return text % variables if variables else text
+
 
 class LazyText(str):
     """A text of the catalog, said in the current language wherever it is used.
@@ -223,6 +273,15 @@ def init_app(app) -> None:
     # One Babel per app: Flask-Babel caches the catalogs it loaded on the Babel
     # object, by language only, so apps sharing one (tests) would share catalogs.
     Babel(app, locale_selector=select_language)
+    # Flask-Babel's callables for {% trans %} and _() in templates, with the
+    # catalog looked up once per request (translations()): the same texts.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
+    )
     app.add_template_filter(format_when, "when")
 
     @app.context_processor
@@ -243,17 +302,48 @@ def format_when(value: datetime, seconds: bool = False) -> str:
 
     The Jinja filter ``when`` (``{{ event.created_at|when }}``); CLDR's
     date (skeleton ``yMMMd``) and 24-hour time (``Hm``) joined by its medium
-    date-time pattern (Babel).
+    date-time pattern (Babel's ``format_skeleton``, with the patterns it would
+    choose looked up once per language: :func:`_when_patterns`).
 
     :param value: an aware datetime (hubweb.timeutil: every stored one is).
     :param seconds: say the seconds too.
     """
-    locale = get_locale() or Locale.parse(languages()[0])
-    value = value.astimezone(UTC)
-    date = format_skeleton("yMMMd", value, tzinfo=UTC, locale=locale)
-    time = format_skeleton("Hms" if seconds else "Hm", value, tzinfo=UTC, locale=locale)
-    joined = str(locale.datetime_formats["medium"]).replace("{1}", date).replace("{0}", time)
-    return gettext("%(when)s UTC", when=joined)
+    namespace = _babel_namespace()  # the request's locale, once Flask-Babel chose it
+    locale = (namespace.get("babel_locale") if namespace is not None else None) or (
+        get_locale() or Locale.parse(languages()[0]))
+    return gettext("%(when)s UTC", when=_when_text(locale, seconds, value.astimezone(UTC)))
+
+
+@lru_cache(maxsize=4096)
+def _when_text(locale: Locale, seconds: bool, value: datetime) -> str:
+    """The date and time of :func:`format_when` before "UTC" is said: CLDR's
+    words only (no catalog), the same for every app, so kept for the moments a
+    process shows again (a page's activity rows are the same on every view).
+
+    :param value: an aware datetime in UTC.
+    """
+    date, time, glue = _when_patterns(locale, seconds)
+    return glue.replace("{1}", date.apply(value, locale)).replace("{0}", time.apply(value, locale))
+
+
+@lru_cache(maxsize=64)
+def _when_patterns(locale: Locale, seconds: bool):
+    """``(date pattern, time pattern, medium date-time glue)`` of :func:`format_when`
+    in ``locale``: what :func:`babel.dates.format_skeleton` finds for the skeletons
+    ``yMMMd`` and ``Hm`` (``Hms`` with ``seconds``) on every call (a fuzzy
+    skeleton match over CLDR's list, then the parsed pattern), found once.
+
+    :return: two :class:`babel.dates.DateTimePattern` and a ``str`` with
+        ``{1}`` (the date) and ``{0}`` (the time).
+    """
+    def pattern(skeleton: str):
+        skeletons = locale.datetime_skeletons
+        if skeleton not in skeletons:
+            skeleton = match_skeleton(skeleton, skeletons) or skeleton
+        return parse_pattern(skeletons[skeleton])
+
+    return (pattern("yMMMd"), pattern("Hms" if seconds else "Hm"),
+            str(locale.datetime_formats["medium"]))
 
 
 def return_path() -> str | None:

@@ -129,14 +129,27 @@ def skips_second_step(user: User) -> bool:
     return changed == 1
 
 
-def in_force(user: User) -> list[TrustedBrowser]:
-    """The account's trusted browsers that still skip the second step, newest first."""
-    return list(db.session.scalars(
-        sa.select(TrustedBrowser).where(_in_force(user.id, utcnow()))
-        .order_by(TrustedBrowser.created_at.desc(), TrustedBrowser.id.desc())))
+def in_force(user: User) -> list[sa.Row]:
+    """The account's trusted browsers that still skip the second step, newest first.
+
+    :return: read-only rows with ``id``, ``token_hash``, ``ip``, ``user_agent``,
+        ``created_at`` and ``expires_at`` (what the settings page shows and
+        :func:`this_browser_id` reads), from a statement built once
+        (:data:`_IN_FORCE`: bound parameters, so its cache key is computed once).
+    """
+    return db.session.execute(_IN_FORCE, {"user_id": user.id, "now": utcnow()}).all()
 
 
-def this_browser_id(browsers: list[TrustedBrowser]) -> int | None:
+_TRUSTED = TrustedBrowser.__table__
+_IN_FORCE = (
+    sa.select(_TRUSTED.c.id, _TRUSTED.c.token_hash, _TRUSTED.c.ip, _TRUSTED.c.user_agent,
+              _TRUSTED.c.created_at, _TRUSTED.c.expires_at)
+    .where(_in_force(sa.bindparam("user_id"), sa.bindparam("now")))
+    .order_by(_TRUSTED.c.created_at.desc(), _TRUSTED.c.id.desc())
+)
+
+
+def this_browser_id(browsers) -> int | None:
     """The id of this browser's row among ``browsers``, or ``None``."""
     token = _cookie_token()
     if token is None:

@@ -13,14 +13,13 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 from flask import g, session
-from flask_babel import gettext
 from flask_login import current_user
 from ua_parser import parse
 
 from .. import events, trusted_browsers
-from ..auth.forms import EmptyForm
 from ..extensions import db
 from ..htmx import is_htmx
+from ..i18n import gettext
 from ..models import SecurityEvent, User, UserSession
 from ..sessions import SIGNED_IN
 from ..twostep import factors
@@ -40,11 +39,11 @@ def settings_context(**extra) -> dict:
     A reply to a change adds ``new_kind`` (the kind of event it recorded) and
     ``sessions_changed``, as for :func:`change_context`.
     """
-    context = {**sessions_context(), **two_step_context(), **trusted_context(),
-               "password_form": _blank_password(),
-               "button_form": EmptyForm(formdata=None), "sessions_changed": False,
-               "activity": [(e, events.KINDS[e.kind], describe_browser(e.user_agent))
-                            for e in events.recent(current_user)]}
+    describe, recent = _describer(), events.recent(current_user)
+    labels = {kind: str(events.KINDS[kind]) for kind in {e.kind for e in recent}}  # once a kind
+    context = {**sessions_context(describe), **two_step_context(), **trusted_context(describe),
+               "password_form": _blank_password(), "sessions_changed": False,
+               "activity": [(e, labels[e.kind], describe(e.user_agent)) for e in recent]}
     context.update(extra)
     context.pop("offer", None)  # the whole page always has the sessions count
     kind = context.pop("new_kind", None)
@@ -52,17 +51,26 @@ def settings_context(**extra) -> dict:
     return context
 
 
-def sessions_context() -> dict:
+#: The signed-in sessions of an account, newest first: rows, not ORM objects
+#: (read-only), from Core columns with a bound parameter, built once (its
+#: cache key is computed once, not on every page load).
+_SESSIONS = UserSession.__table__
+_SIGNED_IN_SESSIONS = (
+    sa.select(_SESSIONS.c.id, _SESSIONS.c.ip, _SESSIONS.c.last_seen_at, _SESSIONS.c.user_agent)
+    .where(_SESSIONS.c.user_id == sa.bindparam("user_id"), _SESSIONS.c.state == SIGNED_IN)
+    .order_by(_SESSIONS.c.last_seen_at.desc())
+)
+
+
+def sessions_context(describe=None) -> dict:
     """The signed-in sessions list (``settings/_sessions.html``) and how many
-    of them are other sessions (``settings/_other_sessions.html``)."""
-    # Rows, not ORM objects: read-only, and cheaper on every page load.
-    rows = db.session.execute(
-        sa.select(UserSession.id, UserSession.ip, UserSession.last_seen_at,
-                  UserSession.user_agent)
-        .where(UserSession.user_id == current_user.id, UserSession.state == SIGNED_IN)
-        .order_by(UserSession.last_seen_at.desc())
-    )
-    sessions = [(row, describe_browser(row.user_agent)) for row in rows]
+    of them are other sessions (``settings/_other_sessions.html``).
+
+    :param describe: :func:`describe_browser` or a page's memo of it (:func:`_describer`).
+    """
+    describe = describe or describe_browser
+    rows = db.session.execute(_SIGNED_IN_SESSIONS, {"user_id": current_user.id})
+    sessions = [(row, describe(row.user_agent)) for row in rows]
     others = sum(1 for row, _ in sessions if row.id != session.id)
     return {"sessions": sessions, "current_sid": session.id, **_others(others)}
 
@@ -78,10 +86,14 @@ def two_step_context(**extra) -> dict:
             "two_step_factors": factors.in_set_up_order(), **extra}
 
 
-def trusted_context() -> dict:
-    """The Trusted browsers section (``settings/_trusted_browsers.html``)."""
+def trusted_context(describe=None) -> dict:
+    """The Trusted browsers section (``settings/_trusted_browsers.html``).
+
+    :param describe: :func:`describe_browser` or a page's memo of it (:func:`_describer`).
+    """
+    describe = describe or describe_browser
     rows = trusted_browsers.in_force(current_user)
-    return {"trusted_browsers": [(row, describe_browser(row.user_agent)) for row in rows],
+    return {"trusted_browsers": [(row, describe(row.user_agent)) for row in rows],
             "this_browser": trusted_browsers.this_browser_id(rows),
             "trust_days": trusted_browsers.days()}
 
@@ -135,7 +147,10 @@ def _others(count: int) -> dict:
 
 
 def _blank_password() -> ChangePasswordForm:
-    return ChangePasswordForm(formdata=None)
+    """The change-password form as the page shows it, blank. Without its own
+    CSRF field: the template writes the token (``csrf()``), and the POST is
+    checked by a form built with one (:func:`.routes.change_password`)."""
+    return ChangePasswordForm(formdata=None, meta={"csrf": False})
 
 
 def offer_sign_out(section: str) -> None:
@@ -153,6 +168,18 @@ def other_sessions_text(count: int) -> str:
     if count == 0:
         return msg.OTHER_SESSIONS_NONE
     return msg.other_sessions(count)
+
+
+def _describer():
+    """:func:`describe_browser` remembered for one page: its 20 activity rows and
+    its sessions come from a few browsers, each described once."""
+    said: dict[str, str] = {}
+
+    def describe(user_agent: str) -> str:
+        if user_agent not in said:
+            said[user_agent] = describe_browser(user_agent)
+        return said[user_agent]
+    return describe
 
 
 def describe_browser(user_agent: str) -> str:

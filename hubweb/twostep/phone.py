@@ -10,6 +10,7 @@ it is. No Flask imports here: the module is plain functions over strings.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
@@ -125,10 +126,13 @@ def _parse_e164(e164: str) -> phonenumbers.PhoneNumber:
     raise PhoneError(MSG_INVALID)
 
 
+@lru_cache(maxsize=1024)
 def format_international(e164: str) -> str:
     """Format a stored E.164 number for display: ``"+447400123456"`` -> ``"+44 7400 123456"``.
 
     Grouping follows the country's international format in libphonenumber's metadata.
+    Kept per number (a pure function of it; the settings page shows the number
+    masked on every view, and libphonenumber parses and formats anew each time).
 
     :param e164: a number as returned by :func:`parse_phone`.
     :raises PhoneError: when ``e164`` is not a parseable ``+``-prefixed number.
