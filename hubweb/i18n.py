@@ -25,12 +25,13 @@ returns to, or None on a page whose path carries a token), and the filter
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale, negotiate_locale
 from babel.dates import format_skeleton
 from flask import current_app, g, has_app_context, has_request_context, request
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, get_locale, get_translations, gettext
 from markupsafe import Markup, escape
 
 #: The languages hubweb ships catalogs for; ``HUBWEB_LANGUAGES`` is a subset.
@@ -67,7 +68,7 @@ class LazyText(str):
         return str.__str__(self)
 
     def __str__(self) -> str:
-        return gettext(self.source)
+        return translations().ugettext(self.source)
 
     def __html__(self) -> Markup:
         return escape(str(self))
@@ -188,14 +189,18 @@ def best_match(preferred, offered: list[str]) -> str | None:
     return negotiate_locale(wanted, offered, sep="-", aliases=None)
 
 
+@lru_cache(maxsize=64)
 def language_name(tag: str) -> str:
-    """The name of language ``tag`` in that language (``de`` -> ``Deutsch``)."""
+    """The name of language ``tag`` in that language (``de`` -> ``Deutsch``);
+    CLDR data, so kept once computed (a handful of tags)."""
     name = Locale.parse(tag.replace("-", "_")).get_display_name() or tag
     return name[:1].upper() + name[1:]
 
 
+@lru_cache(maxsize=64)
 def text_direction(tag: str) -> str:
-    """``rtl`` for a right-to-left language (per CLDR), else ``ltr``."""
+    """``rtl`` for a right-to-left language (per CLDR), else ``ltr``; kept once
+    computed."""
     return Locale.parse(tag.replace("-", "_")).text_direction
 
 
@@ -222,7 +227,18 @@ def init_app(app) -> None:
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
     # One Babel per app: Flask-Babel caches the catalogs it loaded on the Babel
     # object, by language only, so apps sharing one (tests) would share catalogs.
-    Babel(app, locale_selector=select_language)
+    # The selector gives Flask-Babel a Locale, which it takes as is: parsing the
+    # tag again on each request costs more than choosing it.
+    Babel(app, locale_selector=lambda: _locale(select_language()))
+    # Flask-Babel's template callables look the catalog up through five context
+    # lookups per call; a page makes a dozen calls. Same catalogs, found once.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
+    )
     app.add_template_filter(format_when, "when")
 
     @app.context_processor
@@ -232,9 +248,39 @@ def init_app(app) -> None:
             "html_lang": tag,
             "html_dir": text_direction(tag),
             "current_language": tag,
-            "languages": [(t, language_name(t)) for t in languages()],
+            "languages": _offered(tuple(languages())),
             "language_next": return_path(),
         }
+
+
+@lru_cache(maxsize=64)
+def _locale(tag: str) -> Locale:
+    """The Babel :class:`~babel.Locale` of a configured tag (kept; a handful)."""
+    return Locale.parse(tag.replace("-", "_"))
+
+
+@lru_cache(maxsize=16)
+def _offered(tags: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``((tag, name in its own language), ...)`` for the chooser."""
+    return tuple((t, language_name(t)) for t in tags)
+
+
+def translations():
+    """The catalog of the current language (Flask-Babel's
+    :func:`~flask_babel.get_translations`), kept on the request's Babel context
+    with the locale it is for, so :func:`~flask_babel.force_locale` (mail in
+    the addressee's language) gets its own. Outside an app context: Flask-Babel's
+    empty catalog."""
+    try:
+        ctx = g._flask_babel
+    except (AttributeError, RuntimeError):  # no Babel context yet, or no app context
+        return get_translations()
+    kept = getattr(ctx, "hubweb_translations", None)
+    if kept is not None and kept[0] is getattr(ctx, "babel_locale", None):
+        return kept[1]
+    found = get_translations()  # sets ctx.babel_locale
+    ctx.hubweb_translations = (ctx.babel_locale, found)
+    return found
 
 
 def format_when(value: datetime, seconds: bool = False) -> str:
