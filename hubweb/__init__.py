@@ -9,7 +9,7 @@ from flask import Flask, g, make_response, session
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, errors, headers, htmx, i18n, logredact, replies, sessions
+from . import config, errors, headers, htmx, i18n, logredact, pool, replies, sessions
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .sessions import SIGNED_IN, ServerSessionInterface
 
@@ -34,6 +34,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     i18n.init_app(app)
     db.init_app(app)
+    with app.app_context():
+        pool.install(db.engine)
     _init_db_teardown(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"),
                      render_as_batch=True, compare_type=True)

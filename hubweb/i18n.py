@@ -32,6 +32,7 @@ from babel import Locale, negotiate_locale
 from babel.dates import format_skeleton
 from flask import current_app, g, has_app_context, has_request_context, request
 from flask_babel import Babel, get_locale, get_translations, gettext
+from jinja2 import pass_context
 from markupsafe import Markup, escape
 
 #: The languages hubweb ships catalogs for; ``HUBWEB_LANGUAGES`` is a subset.
@@ -239,6 +240,10 @@ def init_app(app) -> None:
         pgettext=lambda c, s: translations().upgettext(c, s),
         npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
     )
+    # Jinja's newstyle gettext, and its ``_`` alias, each call through the
+    # template context again (three calls for one ``_()``): the same rules here
+    # in one call.
+    app.jinja_env.globals["gettext"] = app.jinja_env.globals["_"] = _template_gettext
     app.add_template_filter(format_when, "when")
 
     @app.context_processor
@@ -263,6 +268,16 @@ def _locale(tag: str) -> Locale:
 def _offered(tags: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """``((tag, name in its own language), ...)`` for the chooser."""
     return tuple((t, language_name(t)) for t in tags)
+
+
+@pass_context
+def _template_gettext(__context, __string: str, **variables) -> str:
+    """Jinja's newstyle ``gettext`` (``jinja2.ext``): the translation, made
+    Markup under autoescape, always ``%``-formatted with ``variables``."""
+    rv = translations().ugettext(__string)
+    if __context.eval_ctx.autoescape:
+        rv = Markup(rv)
+    return rv % variables
 
 
 def translations():

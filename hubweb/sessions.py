@@ -158,9 +158,7 @@ class ServerSessionInterface(SessionInterface):
         if len(token) > 128:
             return _stale()
         try:
-            row = db.session.execute(
-                _LOOKUP, {"session_id": token_hash(token)}
-            ).unique().one_or_none()
+            row = _lookup(token)
         except OperationalError:
             # The database is down: the request gets a clear 503 from the
             # error handlers (see hubweb.errors), not a bare 500 from here.
@@ -249,6 +247,25 @@ class ServerSessionInterface(SessionInterface):
 
     def is_null_session(self, obj) -> bool:
         return False
+
+
+def _lookup(token: str):
+    """The ``(UserSession, User)`` row of ``token``, or ``None``.
+
+    Run once more when the first try found its pooled connection dead (the
+    database restarted): SQLAlchemy has then invalidated the pool, and a read
+    is safe to repeat (:mod:`hubweb.pool`: connections in use are not pinged).
+
+    :raises OperationalError: the database is unavailable.
+    """
+    params = {"session_id": token_hash(token)}
+    try:
+        return db.session.execute(_LOOKUP, params).unique().one_or_none()
+    except OperationalError as exc:
+        if not exc.connection_invalidated:
+            raise
+        db.session.rollback()
+    return db.session.execute(_LOOKUP, params).unique().one_or_none()
 
 
 def _why_ended(app, record: UserSession, user: User | None) -> str | None:
