@@ -64,6 +64,13 @@ COOKIE_MAX_BYTES = 3072
 _COOKIE_SALT = "hubweb.anonymous-session"
 
 
+try:
+    from psycopg.pq import TransactionStatus
+
+    _PG_IDLE = TransactionStatus.IDLE
+except ImportError:  # no PostgreSQL driver: SQLite only
+    _PG_IDLE = None
+
 #: The session lookup, built once: building a statement and its cache key costs
 #: more than running it on SQLite. The account's factor rows come in the same
 #: statement: the session check (what the account requires now) reads them on
@@ -260,12 +267,32 @@ def _lookup(token: str):
     """
     params = {"session_id": token_hash(token)}
     try:
-        return db.session.execute(_LOOKUP, params).unique().one_or_none()
+        return _read(params)
     except OperationalError as exc:
         if not exc.connection_invalidated:
             raise
         db.session.rollback()
-    return db.session.execute(_LOOKUP, params).unique().one_or_none()
+    return _read(params)
+
+
+def _read(params: dict):
+    """Run the lookup; on PostgreSQL outside a transaction (autocommit), so that
+    a request that only reads costs one round trip, not ``BEGIN``, the select
+    and the ``ROLLBACK`` that returns the connection (psycopg sends nothing for
+    a rollback with no transaction open). Under READ COMMITTED, PostgreSQL's
+    default and hubweb's, every statement sees the data committed before it
+    starts, in a transaction or not, so the lookup sees what it saw before; a
+    view's writes open their own transaction as before."""
+    conn = db.session.connection()
+    raw = conn.connection.dbapi_connection if conn.dialect.name == "postgresql" else None
+    if raw is None or raw.info.transaction_status != _PG_IDLE:
+        return db.session.execute(_LOOKUP, params).unique().one_or_none()
+    raw.autocommit = True
+    try:
+        return db.session.execute(_LOOKUP, params).unique().one_or_none()
+    finally:
+        if not raw.closed:
+            raw.autocommit = False
 
 
 def _why_ended(app, record: UserSession, user: User | None) -> str | None:
