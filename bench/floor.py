@@ -5,9 +5,8 @@
 
 - ``GET /bench/floor`` needs a signed-in session. It costs what every
   signed-in page costs before its own work: the request hooks, the
-  server-side session lookup (one query, with the connection pool's
-  pre-ping, ``BEGIN`` and the ``ROLLBACK`` that returns the connection) and
-  the security headers.
+  server-side session lookup (one query; on PostgreSQL in autocommit, so one
+  round trip: see hubweb.sessions) and the security headers.
 - ``GET /bench/anonymous``, asked without a cookie, is the same app's hooks
   and headers without any database work.
 

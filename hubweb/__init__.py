@@ -9,7 +9,7 @@ from flask import Flask, g, make_response, session
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import admission, config, errors, headers, htmx, i18n, logredact, replies, sessions
+from . import admission, config, errors, headers, htmx, i18n, logredact, pool, replies, sessions
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .sessions import SIGNED_IN, ServerSessionInterface
 
@@ -35,6 +35,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     i18n.init_app(app)
     admission.init_app(app)
     db.init_app(app)
+    with app.app_context():
+        pool.install(db.engine)
     _init_db_teardown(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"),
                      render_as_batch=True, compare_type=True)
@@ -68,6 +70,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(settings.bp)
     if outbox.enabled(app):
         app.register_blueprint(outbox.bp)
+    _drop_idle_limiter_check(app)
     cli.init_app(app)
     mailsender.init_app(app)
     htmx.init_app(app)
@@ -107,6 +110,28 @@ def _init_db_teardown(app: Flask) -> None:
         except SQLAlchemyError as exc:
             db.session.registry.clear()  # drop the broken session; the pool reconnects
             app.logger.warning("database session ended with an error: %s", exc)
+
+
+def _drop_idle_limiter_check(app: Flask) -> None:
+    """Remove Flask-Limiter's before-request check when it has nothing to check.
+
+    Every limit here is a decorator on its view (``@limiter.limit``), and a
+    decorated limit is checked by its decorator, not by the before-request hook
+    (Flask-Limiter 4.1, ``_check_request_limit(in_middleware=True)`` resolves no
+    decorated limits). The hook checks only application, default, blueprint,
+    meta and in-memory-fallback limits, of which hubweb sets none; yet it costs
+    every request a resolution of them. It stays whenever any is set (or when
+    Flask-Limiter's attributes are not where 4.1 keeps them).
+    """
+    manager = limiter.limit_manager
+    holders = ((manager, "application_limits"), (manager, "default_limits"),
+               (manager, "_blueprint_limits"), (limiter, "_meta_limits"),
+               (limiter, "_in_memory_fallback"))
+    if any(getattr(obj, name, True) for obj, name in holders):
+        return
+    hooks = app.before_request_funcs.get(None, [])
+    if limiter._check_request_limit in hooks:
+        hooks.remove(limiter._check_request_limit)
 
 
 def _init_limiter(app: Flask) -> None:

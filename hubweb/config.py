@@ -99,7 +99,8 @@ DEFAULTS: dict[str, object] = {
     # Flask-WTF: tokens live as long as the server session that holds them.
     "WTF_CSRF_TIME_LIMIT": None,
     "WTF_CSRF_SSL_STRICT": False,
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # No pool_pre_ping: hubweb.pool pings only connections that rested in the pool.
+    "SQLALCHEMY_ENGINE_OPTIONS": {},
     "MAX_CONTENT_LENGTH": 1024 * 1024,
 }
 
@@ -366,10 +367,9 @@ def _validate_database(cfg) -> None:
     _number(cfg, "DB_CONNECT_TIMEOUT", 1)
     explicit = dict(cfg["SQLALCHEMY_ENGINE_OPTIONS"] or {})
     if url.get_backend_name() == "sqlite":
-        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **explicit}
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = explicit
         return
     options = {
-        "pool_pre_ping": True,
         "pool_size": cfg["DB_POOL_SIZE"],
         "max_overflow": cfg["DB_MAX_OVERFLOW"],
         "pool_timeout": cfg["DB_POOL_TIMEOUT"],

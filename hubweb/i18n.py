@@ -33,6 +33,7 @@ from babel.dates import match_skeleton, parse_pattern
 from flask import current_app, g, has_app_context, has_request_context, request
 from flask.globals import _cv_app
 from flask_babel import Babel, get_locale, get_translations
+from jinja2 import pass_context
 from markupsafe import Markup, escape
 
 #: The languages hubweb ships catalogs for; ``HUBWEB_LANGUAGES`` is a subset.
@@ -117,7 +118,7 @@ class LazyText(str):
         return str.__str__(self)
 
     def __str__(self) -> str:
-        return gettext(self.source)
+        return translations().ugettext(self.source)
 
     def __html__(self) -> Markup:
         return escape(str(self))
@@ -238,14 +239,18 @@ def best_match(preferred, offered: list[str]) -> str | None:
     return negotiate_locale(wanted, offered, sep="-", aliases=None)
 
 
+@lru_cache(maxsize=64)
 def language_name(tag: str) -> str:
-    """The name of language ``tag`` in that language (``de`` -> ``Deutsch``)."""
+    """The name of language ``tag`` in that language (``de`` -> ``Deutsch``);
+    CLDR data, so kept once computed (a handful of tags)."""
     name = Locale.parse(tag.replace("-", "_")).get_display_name() or tag
     return name[:1].upper() + name[1:]
 
 
+@lru_cache(maxsize=64)
 def text_direction(tag: str) -> str:
-    """``rtl`` for a right-to-left language (per CLDR), else ``ltr``."""
+    """``rtl`` for a right-to-left language (per CLDR), else ``ltr``; kept once
+    computed."""
     return Locale.parse(tag.replace("-", "_")).text_direction
 
 
@@ -272,9 +277,11 @@ def init_app(app) -> None:
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
     # One Babel per app: Flask-Babel caches the catalogs it loaded on the Babel
     # object, by language only, so apps sharing one (tests) would share catalogs.
-    Babel(app, locale_selector=select_language)
-    # Flask-Babel's callables for {% trans %} and _() in templates, with the
-    # catalog looked up once per request (translations()): the same texts.
+    # The selector gives Flask-Babel a Locale, which it takes as is: parsing the
+    # tag again on each request costs more than choosing it.
+    Babel(app, locale_selector=lambda: _locale(select_language()))
+    # Flask-Babel's template callables look the catalog up through five context
+    # lookups per call; a page makes a dozen calls. Same catalogs, found once.
     app.jinja_env.install_gettext_callables(
         gettext=lambda s: translations().ugettext(s),
         ngettext=lambda s, p, n: translations().ungettext(s, p, n),
@@ -282,6 +289,10 @@ def init_app(app) -> None:
         pgettext=lambda c, s: translations().upgettext(c, s),
         npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
     )
+    # Jinja's newstyle gettext, and its ``_`` alias, each call through the
+    # template context again (three calls for one ``_()``): the same rules here
+    # in one call.
+    app.jinja_env.globals["gettext"] = app.jinja_env.globals["_"] = _template_gettext
     app.add_template_filter(format_when, "when")
 
     @app.context_processor
@@ -291,9 +302,32 @@ def init_app(app) -> None:
             "html_lang": tag,
             "html_dir": text_direction(tag),
             "current_language": tag,
-            "languages": [(t, language_name(t)) for t in languages()],
+            "languages": _offered(tuple(languages())),
             "language_next": return_path(),
         }
+
+
+@lru_cache(maxsize=64)
+def _locale(tag: str) -> Locale:
+    """The Babel :class:`~babel.Locale` of a configured tag (kept; a handful)."""
+    return Locale.parse(tag.replace("-", "_"))
+
+
+@lru_cache(maxsize=16)
+def _offered(tags: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``((tag, name in its own language), ...)`` for the chooser."""
+    return tuple((t, language_name(t)) for t in tags)
+
+
+@pass_context
+def _template_gettext(__context, __string: str, **variables) -> str:
+    """Jinja's newstyle ``gettext`` (``jinja2.ext``): the translation, made
+    Markup under autoescape, always ``%``-formatted with ``variables``."""
+    rv = translations().ugettext(__string)
+    if __context.eval_ctx.autoescape:
+        rv = Markup(rv)
+    return rv % variables
+
 
 
 def format_when(value: datetime, seconds: bool = False) -> str:

@@ -64,6 +64,26 @@ COOKIE_MAX_BYTES = 3072
 _COOKIE_SALT = "hubweb.anonymous-session"
 
 
+try:
+    from psycopg.pq import TransactionStatus
+
+    _PG_IDLE = TransactionStatus.IDLE
+except ImportError:  # no PostgreSQL driver: SQLite only
+    _PG_IDLE = None
+
+#: The session lookup, built once: building a statement and its cache key costs
+#: more than running it on SQLite. The account's factor rows come in the same
+#: statement: the session check (what the account requires now) reads them on
+#: every request.
+_LOOKUP = (
+    sa.select(UserSession, User)
+    .outerjoin(User, User.id == UserSession.user_id)
+    .outerjoin(Authenticator, Authenticator.user_id == User.id)
+    .options(contains_eager(User.authenticators))
+    .where(UserSession.id == sa.bindparam("session_id"))
+)
+
+
 def token_hash(token: str) -> str:
     """Return the SHA-256 hex digest (64 characters) of a session token."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -145,15 +165,7 @@ class ServerSessionInterface(SessionInterface):
         if len(token) > 128:
             return _stale()
         try:
-            # The account's factor rows come in the same statement: the session
-            # check (what the account requires now) reads them on every request.
-            row = db.session.execute(
-                sa.select(UserSession, User)
-                .outerjoin(User, User.id == UserSession.user_id)
-                .outerjoin(Authenticator, Authenticator.user_id == User.id)
-                .options(contains_eager(User.authenticators))
-                .where(UserSession.id == token_hash(token))
-            ).unique().one_or_none()
+            row = _lookup(token)
         except OperationalError:
             # The database is down: the request gets a clear 503 from the
             # error handlers (see hubweb.errors), not a bare 500 from here.
@@ -242,6 +254,45 @@ class ServerSessionInterface(SessionInterface):
 
     def is_null_session(self, obj) -> bool:
         return False
+
+
+def _lookup(token: str):
+    """The ``(UserSession, User)`` row of ``token``, or ``None``.
+
+    Run once more when the first try found its pooled connection dead (the
+    database restarted): SQLAlchemy has then invalidated the pool, and a read
+    is safe to repeat (:mod:`hubweb.pool`: connections in use are not pinged).
+
+    :raises OperationalError: the database is unavailable.
+    """
+    params = {"session_id": token_hash(token)}
+    try:
+        return _read(params)
+    except OperationalError as exc:
+        if not exc.connection_invalidated:
+            raise
+        db.session.rollback()
+    return _read(params)
+
+
+def _read(params: dict):
+    """Run the lookup; on PostgreSQL outside a transaction (autocommit), so that
+    a request that only reads costs one round trip, not ``BEGIN``, the select
+    and the ``ROLLBACK`` that returns the connection (psycopg sends nothing for
+    a rollback with no transaction open). Under READ COMMITTED, PostgreSQL's
+    default and hubweb's, every statement sees the data committed before it
+    starts, in a transaction or not, so the lookup sees what it saw before; a
+    view's writes open their own transaction as before."""
+    conn = db.session.connection()
+    raw = conn.connection.dbapi_connection if conn.dialect.name == "postgresql" else None
+    if raw is None or raw.info.transaction_status != _PG_IDLE:
+        return db.session.execute(_LOOKUP, params).unique().one_or_none()
+    raw.autocommit = True
+    try:
+        return db.session.execute(_LOOKUP, params).unique().one_or_none()
+    finally:
+        if not raw.closed:
+            raw.autocommit = False
 
 
 def _why_ended(app, record: UserSession, user: User | None) -> str | None:

@@ -334,6 +334,32 @@ def test_signed_in_home_page_costs_exactly_one_select(app, make_user):
         assert "FROM sessions" in statements[0]
 
 
+def test_on_postgresql_the_session_lookup_opens_no_transaction(app, make_user):
+    """A signed-in page that only reads costs PostgreSQL one round trip: the
+    lookup runs in autocommit (no BEGIN, and so no ROLLBACK at the end)."""
+    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+        pytest.skip("PostgreSQL only (HUBWEB_TEST_BACKEND=postgres)")
+    from psycopg.pq import TransactionStatus
+
+    seen = []
+
+    @app.after_request
+    def _status(response):
+        raw = db.session.connection().connection.dbapi_connection
+        seen.append((raw.info.transaction_status, raw.autocommit))
+        return response
+
+    make_user()
+    with time_machine.travel(START, tick=False) as traveller:
+        client = app.test_client()
+        Auth(client).sign_in()
+        assert client.get("/").status_code == 200
+        traveller.shift(timedelta(seconds=20))
+        seen.clear()
+        assert client.get("/").status_code == 200
+    assert seen == [(TransactionStatus.IDLE, False)]
+
+
 def test_last_seen_is_refreshed_at_most_once_a_minute(app, make_user):
     uid = make_user()
     with time_machine.travel(START, tick=False) as traveller:

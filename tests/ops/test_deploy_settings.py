@@ -100,7 +100,7 @@ def test_bad_deployment_setting_stops_the_start(tmp_path, name, value):
 def test_postgresql_gets_a_bounded_pool_and_a_connect_timeout(tmp_path):
     app = make(tmp_path, DATABASE_URL=PG_URL)
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {
-        "pool_pre_ping": True, "pool_size": 5, "max_overflow": 2, "pool_timeout": 10,
+        "pool_size": 5, "max_overflow": 2, "pool_timeout": 10,
         "pool_recycle": 1800, "connect_args": {"connect_timeout": 5}}
     with app.app_context():
         pool = db.engine.pool
@@ -124,7 +124,7 @@ def test_explicit_engine_options_win_and_sqlite_gets_no_pool_arguments(tmp_path)
                SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 3, "echo_pool": True})
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options["pool_size"] == 3 and options["echo_pool"] and options["max_overflow"] == 2
-    assert make(tmp_path).config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True}
+    assert make(tmp_path).config["SQLALCHEMY_ENGINE_OPTIONS"] == {}
 
 
 # --- HUBWEB_RATELIMIT_FAIL ----------------------------------------------------------------------
