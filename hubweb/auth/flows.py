@@ -38,7 +38,9 @@ def check_password(email: str, password: str) -> User | None:
     the same message as a wrong password so the lock reveals nothing. The
     owner is emailed at :data:`ALERT_AFTER` (10) and at the lock.
     """
-    user = find_by_email(email)
+    # The factor rows come with the account, before the hash: the step after a
+    # right password reads them (two-step on or off) and then need not wait.
+    user = find_by_email(email, with_factors=True)
     right = passwords.verify_password(user.password_hash if user else None, password)
     if user is None:
         return None
