@@ -121,7 +121,9 @@ def after_second_step(user: User, remember: bool = False) -> str:
 
 def _signed_in(user: User, target: str, factors: int, kind: str = "sign_in") -> str:
     session.start(user, SIGNED_IN, factors)
-    events.record(user, kind)  # committed with the session row, see above
+    # Written now, committed with the session row at the end of the request (see
+    # above): nothing but the reply comes between.
+    events.write(user.id, kind)
     return target
 
 
