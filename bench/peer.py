@@ -33,6 +33,13 @@ c. **Settings page**: the portal's ``/settings/account`` of an account with SMS 
    "typical"), signed in through the real form and an app code, against ``/`` of
    the same session, in the same alternating rounds. Goal: at least 0.5 x ``/``.
 
+``BENCH_PEER_STEPS=N`` sets comparison a's rounds; ``BENCH_PEER_PARTS=a`` runs only
+it (the default, ``abc``, all three).
+``BENCH_PEER_BEFORE=PATH`` adds, to comparison a, a third server: the portal of
+another checkout at PATH (e.g. a ``git worktree`` of the branch before a change,
+with its own ``.venv`` link), on a copy of the portal's database in SQLite's default
+rollback-journal mode, timed in the same ABBA turns: a before/after of one run.
+
 Load generator: ``wrk -t2 -c16`` (8 s rounds, 5 of them; ``BENCH_QUICK=1``: 2 x 3 s)
 with a Lua script that counts every reply's status; without wrk, a Python
 keep-alive generator with 16 connections. Anything but 200 (a redirect to the
@@ -82,6 +89,8 @@ STAMP = VENV / "bench-requirements.txt"
 WORKERS, THREADS = 2, 4
 CONNECTIONS = 16
 GOAL_STEP, GOAL_PAGE, GOAL_SETTINGS = 1.04, 1.5, 0.5
+PARTS = os.environ.get("BENCH_PEER_PARTS", "abc")
+BEFORE = os.environ.get("BENCH_PEER_BEFORE")
 #: The distributions whose versions the results record.
 DISTRIBUTIONS = ("Flask-Security", "Flask", "Flask-Login", "Flask-WTF", "Flask-SQLAlchemy",
                  "SQLAlchemy", "Werkzeug", "Jinja2", "libpass", "argon2-cffi",
@@ -355,8 +364,35 @@ def _spread(values: list[float]) -> dict:
 
 # --- the figure -------------------------------------------------------------------------
 
+def _step_only(samples: dict, peer_verify: dict, load_average, steps_n: int) -> dict:
+    """The result of comparison a alone (``BENCH_PEER_PARTS=a``)."""
+    verify_ms = median(samples["verify"])
+    ratio = {side: median(values) / verify_ms for side, values in samples.items()
+             if side != "verify"}
+    lines = [f"{'step (ms)':<36} {'median':>6} {'p10':>7} {'p90':>7} {'max':>7}  ratio"]
+    for name, values in samples.items():
+        lines.append(f"{name:<36} {median(values):>6.1f} {percentile(values, 0.1):>7.1f} "
+                     f"{percentile(values, 0.9):>7.1f} {max(values):>7.1f}  "
+                     f"{ratio.get(name, 1):.3f}")
+    lines.append(f"peer's own verify {peer_verify['app_verify_ms']:.1f} ms vs plain argon2-cffi "
+                 f"{peer_verify['argon2_verify_ms']:.1f} ms; load average at the end "
+                 f"{load_average[0]:.1f}")
+    step_pass = ratio["portal"] <= GOAL_STEP and ratio["portal"] <= ratio["peer"]
+    detail = ", ".join(f"{k} {v:.3f}" for k, v in ratio.items())
+    return {"figure": "Peer comparison (a only)", "value": None, "goal": "a",
+            "pass": step_pass, "detail": f"{detail} ({steps_n} ABBA rounds over HTTP)",
+            "parts": [{"figure": "password step", "value": round(ratio["portal"], 4),
+                       "goal": f"<= {GOAL_STEP} and <= peer", "pass": step_pass,
+                       "detail": detail}],
+            "table": lines,
+            "password_step_ms": {name: {**_spread(v), "samples": [round(x, 2) for x in v]}
+                                 for name, v in samples.items()},
+            "password_step_ratio": {k: round(v, 4) for k, v in ratio.items()}}
+
+
 def run() -> dict:
     steps_n, rounds, seconds = (8, 2, 3) if QUICK else (40, 5, 8)
+    steps_n = int(os.environ.get("BENCH_PEER_STEPS") or steps_n)
     peer_versions = ensure_venv()
     portal_versions = _versions(sys.executable)
     generator = "wrk" if shutil.which("wrk") else "python"
@@ -398,6 +434,20 @@ def run() -> dict:
         servers += [portal.start(), peer.start()]
         portal.warm("/sign-in")
         peer.warm("/login")
+        before = None
+        if BEFORE:
+            import sqlite3
+
+            shutil.copy(folder / "portal.sqlite3", folder / "before.sqlite3")
+            with sqlite3.connect(folder / "before.sqlite3") as conn:
+                conn.execute("PRAGMA journal_mode=DELETE").fetchall()
+            before_env = {**portal_env,
+                          "HUBWEB_DATABASE_URL": f"sqlite:///{folder / 'before.sqlite3'}"}
+            before = BenchServer(before_env, LOG_DIR / "peer-before.log", config=CONFIG,
+                                 python=str(Path(BEFORE) / ".venv" / "bin" / "python"),
+                                 cwd=Path(BEFORE))
+            servers.append(before.start())
+            before.warm("/sign-in")
 
         # a. The password step over one argon2 verify, ABBA with the verify.
         sides = {"portal": (Side("portal", portal, "/sign-in", 303), addresses["step"]),
@@ -412,6 +462,9 @@ def run() -> dict:
         timed = {"portal": lambda: sides["portal"][0].password_step(sides["portal"][1]),
                  "peer": lambda: sides["peer"][0].password_step(sides["peer"][1]),
                  "verify": verify}
+        if before is not None:
+            before_side = Side("before", before, "/sign-in", 303)
+            timed["before"] = lambda: before_side.password_step(addresses["step"])
         for f in timed.values():  # warm-up: pools, caches, each app's first hash
             f()
             f()
@@ -419,6 +472,10 @@ def run() -> dict:
         for i in range(steps_n):
             for name in (list(timed) if i % 2 == 0 else reversed(list(timed))):
                 samples[name].append(timed[name]() * 1000)
+
+        load_average = os.getloadavg()
+        if "b" not in PARTS and "c" not in PARTS:
+            return _step_only(samples, peer_verify, load_average, steps_n)
 
         # b and c. Pages under load, rounds alternating.
         portal_home = _portal_cookie(portal, addresses["home"])

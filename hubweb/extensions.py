@@ -9,6 +9,8 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from . import sqlite_settings  # noqa: F401 - SQLite's connection settings, on import
+
 
 class Base(DeclarativeBase):
     """Declarative base for every model (SQLAlchemy 2.0 typed style).

@@ -42,7 +42,9 @@ def check_password(email: str, password: str) -> User | None:
     :raises hubweb.admission.Busy: password checks are at capacity; nothing
         was checked, counted or written, for a known or an unknown email alike.
     """
-    user = find_by_email(email)
+    # The factor rows come with the account, before the hash: the step after a
+    # right password reads them (two-step on or off) and then need not wait.
+    user = find_by_email(email, with_factors=True)
     right = passwords.verify_password(user.password_hash if user else None, password)
     if user is None:
         return None
@@ -126,7 +128,9 @@ def after_second_step(user: User, remember: bool = False) -> str:
 
 def _signed_in(user: User, target: str, factors: int, kind: str = "sign_in") -> str:
     session.start(user, SIGNED_IN, factors)
-    events.record(user, kind)  # committed with the session row, see above
+    # Written now, committed with the session row at the end of the request (see
+    # above): nothing but the reply comes between.
+    events.write(user.id, kind)
     return target
 
 
