@@ -57,12 +57,13 @@ run: $(STAMP) catalogs
 ## test: lint, then the whole test suite twice: on SQLite, then on PostgreSQL and
 ## Redis (127.0.0.1:5432 and :6379, see tests/support/database.py; `.ci/run` starts them).
 ## Tests marked `postgres` need PostgreSQL whatever the backend, so they run in the
-## second pass only. Two xdist workers; --dist loadfile keeps each file's
-## module-scoped servers on one worker. PYTEST_XDIST= runs in one process.
+## second pass only; tests marked `sqlite` are about SQLite itself, so they run in the
+## first only. Two xdist workers; --dist loadfile keeps each file's module-scoped
+## servers on one worker. PYTEST_XDIST= runs in one process.
 PYTEST_XDIST ?= -n 2 --dist loadfile
 test: $(STAMP) lint check-vendored catalogs
 	$(BIN)/python -m pytest -q $(PYTEST_XDIST) -m "not postgres"
-	HUBWEB_TEST_BACKEND=postgres $(BIN)/python -m pytest -q $(PYTEST_XDIST)
+	HUBWEB_TEST_BACKEND=postgres $(BIN)/python -m pytest -q $(PYTEST_XDIST) -m "not sqlite"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -81,6 +81,9 @@ def test_at_most_n_run_and_q_wait_the_rest_are_refused_at_once(niceness):
         t.join(5)
     assert time.monotonic() - began < 1  # refused without waiting
     assert [type(r) for r in refusals] == [Busy] * 4
+    # The two admitted calls reach the fake hash in the pool's threads (niceness
+    # 10) in their own time; the refused ones never do.
+    wait_until(lambda: slow.calls == 2)
     assert slow.calls == 2 and results == []
     slow.release.set()
     for t in threads:
