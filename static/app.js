@@ -138,8 +138,22 @@
     var again = t && t.id ? document.getElementById(t.id) : null;
     return again || document;
   }
+  // The row of "Recent security activity" that an htmx reply prepends comes
+  // without data-label (figure 3: the reply stays small); each cell gets its
+  // column's heading, which style.css shows before the value on narrow screens.
+  function labelActivity() {
+    var table = document.querySelector("#security-activity table");
+    if (!table || !table.tHead) return;
+    var heads = table.tHead.rows[0].cells;
+    table.querySelectorAll("tbody td:not([data-label])").forEach(function (td) {
+      var th = heads[td.cellIndex];
+      if (th) td.setAttribute("data-label", th.textContent);
+    });
+  }
+
   document.addEventListener("htmx:after:swap", function (e) {
     var root = swapped(e);
+    labelActivity();
     addCopyButtons(root);
     setupPrint(root);
     startCountdowns(root);
