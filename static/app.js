@@ -142,12 +142,15 @@
   // without data-label (figure 3: the reply stays small); each cell gets its
   // column's heading, which style.css shows before the value on narrow screens.
   function labelActivity() {
-    var table = document.querySelector("#security-activity table");
-    if (!table || !table.tHead) return;
+    var section = document.getElementById("security-activity");
+    var table = section && section.querySelector("table");
+    if (!table || !table.tHead || !table.tBodies.length) return;
     var heads = table.tHead.rows[0].cells;
-    table.querySelectorAll("tbody td:not([data-label])").forEach(function (td) {
-      var th = heads[td.cellIndex];
-      if (th) td.setAttribute("data-label", th.textContent);
+    Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+      Array.prototype.forEach.call(row.cells, function (td) {
+        var th = heads[td.cellIndex];
+        if (th && !td.hasAttribute("data-label")) td.setAttribute("data-label", th.textContent);
+      });
     });
   }
 
