@@ -138,8 +138,25 @@
     var again = t && t.id ? document.getElementById(t.id) : null;
     return again || document;
   }
+  // The row of "Recent security activity" that an htmx reply prepends comes
+  // without data-label (figure 3: the reply stays small); each cell gets its
+  // column's heading, which style.css shows before the value on narrow screens.
+  function labelActivity() {
+    var section = document.getElementById("security-activity");
+    var table = section && section.querySelector("table");
+    if (!table || !table.tHead || !table.tBodies.length) return;
+    var heads = table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+      Array.prototype.forEach.call(row.cells, function (td) {
+        var th = heads[td.cellIndex];
+        if (th && !td.hasAttribute("data-label")) td.setAttribute("data-label", th.textContent);
+      });
+    });
+  }
+
   document.addEventListener("htmx:after:swap", function (e) {
     var root = swapped(e);
+    labelActivity();
     addCopyButtons(root);
     setupPrint(root);
     startCountdowns(root);

@@ -38,13 +38,16 @@
   }
 
   // The sentence "Security keys need JavaScript" is in the page for browsers
-  // without it: here it goes away, or says that this browser has no WebAuthn.
+  // without it: here it goes away, or says that this browser has no WebAuthn
+  // (data-unsupported of the element or of the closest element around it that
+  // has one; htmx replies leave the sentence empty and the words to the page).
   function explain() {
     var supported = window.PublicKeyCredential && navigator.credentials &&
       window.PublicKeyCredential.parseRequestOptionsFromJSON;
     document.querySelectorAll("[data-webauthn-nojs]").forEach(function (el) {
+      var words = el.closest("[data-unsupported]");
       if (supported) el.hidden = true;
-      else el.textContent = el.dataset.unsupported;
+      else el.textContent = words ? words.dataset.unsupported : "";
     });
   }
   document.addEventListener("DOMContentLoaded", explain);

@@ -59,6 +59,10 @@ def test_double_click_confirm_in_the_secret_key_panel(portal):
         rows = activity(page).locator('tr[data-kind="app_enabled"]')
         expect(rows).to_have_count(1)
         expect(rows).to_contain_text("Authenticator app turned on")
+        # the reply sends the row without data-label; app.js gives each cell
+        # its column's heading, which narrow screens show before the value.
+        labels = rows.locator("td").evaluate_all("tds => tds.map(td => td.dataset.label)")
+        assert labels == ["What", "When", "IP address", "Browser"]
 
 
 def test_confirm_in_two_tabs_ends_on_the_app_being_on(portal):
