@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import base64
 import logging
-import shutil
 import sqlite3
+from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
@@ -529,10 +529,14 @@ def test_encryption_keys_rotate(app, client, auth, make_user, outbox, clock, tmp
     # A copy of the database alone does not reveal the key.
     url = app.config["DATABASE_URL"]
     if url.startswith("sqlite:///"):
-        copy = tmp_path / "copy.sqlite3"
-        shutil.copy(url.removeprefix("sqlite:///"), copy)
-        raw = copy.read_bytes()
+        # Every byte on disk: the file and its write-ahead log (WAL mode, where
+        # commits live until a checkpoint); then a copy as SQLite's backup makes it.
+        path = Path(url.removeprefix("sqlite:///"))
+        raw = b"".join(f.read_bytes() for f in (path, Path(f"{path}-wal")) if f.exists())
         assert secret.encode() not in raw and base64.b32decode(secret) not in raw
+        copy = tmp_path / "copy.sqlite3"
+        with sqlite3.connect(path) as source, sqlite3.connect(copy) as target:
+            source.backup(target)
         with sqlite3.connect(copy) as con:
             (token,) = con.execute("SELECT secret FROM authenticators WHERE user_id = ? "
                                    "AND kind = 'app' AND enabled_at IS NOT NULL",
